@@ -1,0 +1,255 @@
+"""Repairs for the pinned stack (mmaction2 1.2.0, mmengine 0.10.7, torch 2.x).
+
+Every repair checks that it is needed before it changes anything, names the
+upstream issue it works around, and has a test in ``tests/test_compat.py``.
+This module must be imported before anything imports ``mmaction.models``;
+``cakes_mmaction/__init__.py`` does so first.
+"""
+import builtins
+import importlib.util
+import inspect
+import os
+import sys
+import types
+from typing import Any, Optional
+
+import torch
+
+__all__ = [
+    'apply_all', 'install_drn_stub', 'install_safe_checkpoint_loading',
+    'safe_checkpoint_globals', 'init_cpu_distributed', 'UnsafeCheckpointError'
+]
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """Raised when a checkpoint asks to run code that is not allow-listed."""
+
+
+# --------------------------------------------------------------------------
+# 1. mmaction2 1.2.0 wheel lacks mmaction/models/localizers/drn/
+#    (open-mmlab/mmaction2#2714): `import mmaction.models` fails.
+# --------------------------------------------------------------------------
+def _drn_missing() -> bool:
+    if 'mmaction.models.localizers.drn' in sys.modules:
+        return False
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    root = list(spec.submodule_search_locations)[0]
+    return not os.path.isdir(os.path.join(root, 'models', 'localizers', 'drn'))
+
+
+def install_drn_stub() -> bool:
+    """Register an empty ``drn`` localizer package when the wheel lacks it.
+
+    DRN is a temporal-grounding localizer that the recognition models never
+    use; the stub only lets ``mmaction.models`` import.
+
+    Returns:
+        bool: Whether the stub was installed.
+    """
+    if not _drn_missing():
+        return False
+    pkg = types.ModuleType('mmaction.models.localizers.drn')
+    pkg.__path__ = []  # mark it as a package
+    mod = types.ModuleType('mmaction.models.localizers.drn.drn')
+
+    class DRN:  # noqa: D401 - placeholder named as upstream
+        """Placeholder: DRN is missing from the mmaction2 1.2.0 wheel."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError(
+                'DRN is not shipped in the mmaction2 1.2.0 wheel '
+                '(open-mmlab/mmaction2#2714).')
+
+    mod.DRN = DRN
+    pkg.DRN = DRN
+    pkg.drn = mod
+    sys.modules[pkg.__name__] = pkg
+    sys.modules[mod.__name__] = mod
+    return True
+
+
+# --------------------------------------------------------------------------
+# 2. torch >= 2.6 loads with weights_only=True; mmengine 0.10.7 checkpoints
+#    hold a few non-tensor objects (open-mmlab/mmengine#1613), so resume,
+#    load_from and test fail with "Weights only load failed".  We keep the
+#    safe unpickler and allow-list exactly what mmengine writes, instead of
+#    turning weights_only off (which would let a checkpoint run code).
+# --------------------------------------------------------------------------
+_HISTORY_BUFFER_STATS = ('min', 'max', 'mean', 'current')
+
+
+def _restricted_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``builtins.getattr`` inside checkpoints.
+
+    mmengine pickles ``HistoryBuffer._statistics_methods`` as
+    ``getattr(HistoryBuffer, 'min')`` and so on. Only those lookups are
+    allowed; anything else in a checkpoint is refused.
+    """
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATS:
+        return builtins.getattr(obj, name)
+    raise UnsafeCheckpointError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}), which is not on '
+        'the allow-list of cakes_mmaction._compat; refusing to load it.')
+
+
+def safe_checkpoint_globals() -> list:
+    """The globals an mmengine/mmaction checkpoint may reference.
+
+    Returns:
+        list: Objects (and ``(object, name)`` pairs) for
+        :func:`torch.serialization.add_safe_globals`.
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    multiarray = getattr(np, '_core', None) or np.core
+    allowed = [
+        HistoryBuffer, multiarray.multiarray._reconstruct,
+        multiarray.multiarray.scalar, np.ndarray, np.dtype,
+        (_restricted_getattr, 'builtins.getattr')
+    ]
+    allowed += [c for _, c in inspect.getmembers(np.dtypes, inspect.isclass)]
+    try:  # ConfigDict appears in checkpoints saved with a config object.
+        from mmengine.config import ConfigDict
+        allowed.append(ConfigDict)
+    except ImportError:  # pragma: no cover
+        pass
+    return allowed
+
+
+def _safe_load_from_local(filename: str,
+                          map_location: Optional[Any] = None) -> Any:
+    """Load a local checkpoint with torch's safe (weights-only) unpickler.
+
+    Args:
+        filename (str): Path of the checkpoint.
+        map_location (Any, optional): Same as :func:`torch.load`.
+
+    Returns:
+        Any: The loaded checkpoint.
+    """
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return safe_torch_load(filename, map_location=map_location)
+
+
+def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
+    """``torch.load`` that never executes code from the file.
+
+    Args:
+        filename (str): Path of the checkpoint.
+        map_location (Any, optional): Same as :func:`torch.load`.
+
+    Returns:
+        Any: The loaded object.
+
+    Raises:
+        UnsafeCheckpointError: The file references code outside the
+            allow-list (a malicious or foreign pickle), or is no checkpoint.
+    """
+    try:
+        with torch.serialization.safe_globals(safe_checkpoint_globals()):
+            return torch.load(
+                filename, map_location=map_location, weights_only=True)
+    except UnsafeCheckpointError:
+        raise
+    except (torch.serialization.pickle.UnpicklingError, RuntimeError,
+            EOFError, ValueError, AttributeError) as err:
+        raise UnsafeCheckpointError(
+            f'{filename}: not a checkpoint that can be loaded safely '
+            f'(expected a torch/mmengine checkpoint holding tensors and '
+            f'mmengine run state only): {str(err).splitlines()[0][:300]}'
+        ) from err
+
+
+def install_safe_checkpoint_loading() -> bool:
+    """Route mmengine's local checkpoint loading through the safe loader.
+
+    ``CheckpointLoader.register_scheme`` is mmengine's own extension point,
+    so ``load_from``, ``--resume``, ``load_checkpoint`` and
+    ``init_recognizer`` all use it.
+
+    Returns:
+        bool: Whether the loader was replaced.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    current = CheckpointLoader._schemes.get('')
+    if current is _safe_load_from_local:
+        return False
+    CheckpointLoader.register_scheme(prefixes='', force=True)(
+        _safe_load_from_local)
+    return True
+
+
+# --------------------------------------------------------------------------
+# 3. Distributed runs on CPU: mmengine never chooses gloo and calls
+#    torch.cuda.set_device unconditionally (open-mmlab/mmengine#1329);
+#    Runner.wrap_model passes device_ids=[LOCAL_RANK], which DDP rejects
+#    for CPU modules.
+# --------------------------------------------------------------------------
+def init_cpu_distributed(cfg: Any, launcher: str) -> bool:
+    """Prepare a config and process group for a CPU distributed run.
+
+    Call it in an entry point after the config is loaded and before the
+    Runner is built. It does nothing when CUDA is available or the launcher
+    is ``'none'``.
+
+    Args:
+        cfg (Config): The run's config; edited in place.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+
+    Returns:
+        bool: Whether the CPU fix was applied.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    import torch.distributed as dist
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg['model_wrapper_cfg'] = wrapper
+    if not dist.is_initialized():
+        if launcher == 'slurm':
+            _slurm_env_to_torch_env()
+        timeout = dist_cfg.get('timeout')
+        kwargs = {}
+        if timeout is not None:
+            import datetime
+            kwargs['timeout'] = datetime.timedelta(seconds=int(timeout))
+        dist.init_process_group(backend='gloo', init_method='env://',
+                                **kwargs)
+    return True
+
+
+def _slurm_env_to_torch_env() -> None:
+    """Translate SLURM variables into the ``env://`` ones torch reads."""
+    import subprocess
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ['SLURM_NODELIST']
+        addr = subprocess.getoutput(
+            f'scontrol show hostname {node_list} | head -n1')
+        os.environ['MASTER_ADDR'] = addr
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def apply_all() -> dict:
+    """Apply every import-time repair.
+
+    Returns:
+        dict: Repair name to whether it changed anything.
+    """
+    # Always the safe loader, whatever torch's default: a checkpoint from
+    # outside (pretrained weights, load_from, a download) must never run
+    # code when loaded.
+    return dict(
+        drn_stub=install_drn_stub(),
+        safe_checkpoint_loading=install_safe_checkpoint_loading())

@@ -1,0 +1,455 @@
+"""Channel assignments: which output channels of each layer use which shape.
+
+An :class:`Assignment` maps every CAKES layer, named by its module path in
+the backbone (``'layer3.4.conv2'``), to the number of output channels of
+each sub-kernel shape. It is the one currency of the project: presets,
+files, the backbone, the search exporter, cost tables and plots all use it.
+
+File format (JSON, deterministic bytes)::
+
+    {"format": "cakes-assignment", "version": 1,
+     "shapes": ["3x3x3", "1x3x3", "3x1x1"],
+     "layers": {"layer1.0.conv2": {"3x3x3": 10, "1x3x3": 30,
+                                   "3x1x1": 24}, ...},
+     "meta": {...}}
+
+This module imports neither torch nor mmengine.
+"""
+import copy
+import json
+import os
+from collections import OrderedDict
+from importlib import resources
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from .shapes import SHAPE_SETS, canonical_order, parse_shape
+
+__all__ = [
+    'Assignment', 'AssignmentError', 'PRESETS', 'list_presets',
+    'FORMAT_NAME', 'FORMAT_VERSION'
+]
+
+FORMAT_NAME = 'cakes-assignment'
+FORMAT_VERSION = 1
+
+#: Preset name -> package data file (``cakes_mmaction/presets``).
+PRESETS = {
+    'cakes12d_p': 'cakes12d_p.json',
+    'cakes12d_c': 'cakes12d_c.json',
+    'cakes23d_p': 'cakes23d_p.json',
+    'cakes23d_c': 'cakes23d_c.json',
+    'cakes123d_p': 'cakes123d_p.json',
+    'cakes123d_c': 'cakes123d_c.json',
+}
+
+
+class AssignmentError(ValueError):
+    """A channel assignment that cannot be used, with where and why."""
+
+
+def list_presets() -> List[str]:
+    """Names of the shipped published assignments.
+
+    Returns:
+        list[str]: Preset names, sorted.
+    """
+    return sorted(PRESETS)
+
+
+def _where(source: Optional[str]) -> str:
+    return f'{source}: ' if source else ''
+
+
+class Assignment(Mapping):
+    """Ordered ``{layer path: {shape name: count}}`` with metadata.
+
+    Counts of every layer list the same shapes (the assignment's shape set)
+    in canonical order; a count may be 0.
+
+    Args:
+        layers (Mapping[str, Mapping[str, int]]): Counts per layer.
+        meta (dict, optional): Free-form provenance and cost metadata.
+        source (str, optional): Where it came from (file path or preset),
+            used in error messages.
+    """
+
+    def __init__(self,
+                 layers: Mapping[str, Mapping[str, int]],
+                 meta: Optional[Dict[str, Any]] = None,
+                 source: Optional[str] = None) -> None:
+        self.source = source
+        self.meta = dict(meta or {})
+        where = _where(source)
+        if not isinstance(layers, Mapping) or not layers:
+            raise AssignmentError(
+                f'{where}an assignment needs a non-empty mapping of layer '
+                f'paths to {{shape: count}}, got {type(layers).__name__}')
+        names = set()
+        for path, counts in layers.items():
+            if not isinstance(path, str):
+                raise AssignmentError(
+                    f'{where}layer names must be module paths such as '
+                    f"'layer1.0.conv2', got {path!r}")
+            if not isinstance(counts, Mapping):
+                raise AssignmentError(
+                    f'{where}layer {path!r}: expected a mapping '
+                    f'{{shape: count}}, got {counts!r}')
+            for shape in counts:
+                try:
+                    names.add(parse_shape(shape).name)
+                except ValueError as err:
+                    raise AssignmentError(
+                        f'{where}layer {path!r}: unknown kernel shape '
+                        f'{shape!r} ({err})') from None
+        self.shapes = tuple(s.name for s in canonical_order(names))
+        self._layers: Dict[str, Dict[str, int]] = OrderedDict()
+        for path, counts in layers.items():
+            parsed = {parse_shape(k).name: v for k, v in counts.items()}
+            row = OrderedDict()
+            for shape in self.shapes:
+                value = parsed.get(shape, 0)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    if isinstance(value, float) and value.is_integer():
+                        value = int(value)
+                    else:
+                        raise AssignmentError(
+                            f'{where}layer {path!r}, shape {shape}: counts '
+                            f'must be non-negative integers, got {value!r}')
+                if value < 0:
+                    raise AssignmentError(
+                        f'{where}layer {path!r}, shape {shape}: counts '
+                        f'must be non-negative integers, got {value}')
+                row[shape] = value
+            if sum(row.values()) == 0:
+                raise AssignmentError(
+                    f'{where}layer {path!r} has no output channels: every '
+                    f'count is 0 ({dict(row)})')
+            self._layers[path] = row
+
+    # Mapping protocol ----------------------------------------------------
+    def __getitem__(self, path: str) -> Dict[str, int]:
+        try:
+            return self._layers[path]
+        except KeyError:
+            raise KeyError(
+                f'{_where(self.source)}no layer {path!r} in the assignment '
+                f'(layers: {", ".join(self._layers)})') from None
+
+    def __iter__(self):
+        return iter(self._layers)
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Assignment):
+            return NotImplemented
+        return self.to_layers() == other.to_layers()
+
+    def __repr__(self) -> str:
+        return (f'Assignment({len(self)} layers, shapes={list(self.shapes)}, '
+                f'source={self.source!r})')
+
+    # Views ---------------------------------------------------------------
+    def width(self, path: str) -> int:
+        """Total output channels of one layer."""
+        return sum(self[path].values())
+
+    def nonzero(self, path: str) -> Dict[str, int]:
+        """Counts of one layer with zero-count shapes dropped."""
+        return {s: n for s, n in self[path].items() if n}
+
+    def to_layers(self) -> Dict[str, Dict[str, int]]:
+        """Plain nested dict copy of the counts."""
+        return {p: dict(c) for p, c in self._layers.items()}
+
+    def totals(self) -> Dict[str, int]:
+        """Channels per shape summed over all layers."""
+        return {s: sum(c[s] for c in self._layers.values())
+                for s in self.shapes}
+
+    def with_meta(self, **meta: Any) -> 'Assignment':
+        """Copy with extra metadata merged in."""
+        merged = copy.deepcopy(self.meta)
+        merged.update(meta)
+        return Assignment(self._layers, merged, self.source)
+
+    # Validation ----------------------------------------------------------
+    def validated(self, widths: Mapping[str, int]) -> 'Assignment':
+        """Check this assignment against a network's CAKES layers.
+
+        Args:
+            widths (Mapping[str, int]): Output width of every CAKES layer of
+                the network, by module path.
+
+        Returns:
+            Assignment: ``self``, when it fits.
+
+        Raises:
+            AssignmentError: A layer is missing, unknown, or its counts do
+                not sum to its width. The message names the source, the
+                layer and the expected width.
+        """
+        where = _where(self.source)
+        missing = [p for p in widths if p not in self._layers]
+        unknown = [p for p in self._layers if p not in widths]
+        if unknown:
+            raise AssignmentError(
+                f'{where}layer {unknown[0]!r} is not a CAKES layer of this '
+                f'network (unknown: {unknown}); expected layers: '
+                f'{list(widths)}')
+        if missing:
+            raise AssignmentError(
+                f'{where}no counts for layer {missing[0]!r} (missing: '
+                f'{missing}); every CAKES layer of the network needs one')
+        for path, width in widths.items():
+            got = self.width(path)
+            if got != width:
+                raise AssignmentError(
+                    f'{where}layer {path!r}: counts {self.nonzero(path)} '
+                    f'sum to {got}, expected the layer width {width}')
+        return self
+
+    # Construction --------------------------------------------------------
+    @classmethod
+    def uniform(cls,
+                widths: Mapping[str, int],
+                shapes: Union[str, Iterable[str]] = 'video',
+                source: Optional[str] = None) -> 'Assignment':
+        """Split every layer as evenly as possible over ``shapes``.
+
+        The remainder goes to the first shapes in canonical order.
+
+        Args:
+            widths (Mapping[str, int]): Width of every layer, by path.
+            shapes (str | Iterable[str]): A shape list or the name of one of
+                :data:`~cakes_mmaction.shapes.SHAPE_SETS`.
+            source (str, optional): For error messages.
+
+        Returns:
+            Assignment: The uniform split.
+        """
+        if isinstance(shapes, str):
+            if shapes not in SHAPE_SETS:
+                raise AssignmentError(
+                    f'{_where(source)}unknown shape set {shapes!r}; known: '
+                    f'{sorted(SHAPE_SETS)} (or give a list of shapes)')
+            shapes = SHAPE_SETS[shapes]
+        try:
+            ordered = [s.name for s in canonical_order(shapes)]
+        except ValueError as err:
+            raise AssignmentError(f'{_where(source)}{err}') from None
+        if not ordered:
+            raise AssignmentError(
+                f'{_where(source)}a uniform split needs at least one shape')
+        layers = OrderedDict()
+        for path, width in widths.items():
+            base, rest = divmod(int(width), len(ordered))
+            layers[path] = {
+                s: base + (1 if i < rest else 0)
+                for i, s in enumerate(ordered)
+            }
+        meta = dict(source='uniform', shapes=ordered)
+        return cls(layers, meta, source or f'uniform{ordered}')
+
+    @classmethod
+    def from_dict(cls,
+                  data: Mapping[str, Any],
+                  source: Optional[str] = None) -> 'Assignment':
+        """Build from the file format, or a bare ``{path: counts}`` map.
+
+        Args:
+            data (Mapping): Parsed JSON/YAML.
+            source (str, optional): For error messages.
+
+        Returns:
+            Assignment: The parsed assignment.
+        """
+        where = _where(source)
+        if not isinstance(data, Mapping):
+            raise AssignmentError(
+                f'{where}expected a mapping at the top level, got '
+                f'{type(data).__name__}')
+        if 'layers' not in data:
+            return cls(data, None, source)
+        fmt = data.get('format', FORMAT_NAME)
+        if fmt != FORMAT_NAME:
+            raise AssignmentError(
+                f'{where}"format" is {fmt!r}, expected {FORMAT_NAME!r}')
+        version = data.get('version', FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise AssignmentError(
+                f'{where}"version" is {version!r}; this cakes_mmaction '
+                f'reads version {FORMAT_VERSION}')
+        meta = data.get('meta') or {}
+        if not isinstance(meta, Mapping):
+            raise AssignmentError(f'{where}"meta" must be a mapping')
+        return cls(data['layers'], dict(meta), source)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The file format as a plain dict."""
+        return OrderedDict(
+            format=FORMAT_NAME,
+            version=FORMAT_VERSION,
+            shapes=list(self.shapes),
+            layers=self.to_layers(),
+            meta=self.meta)
+
+    @classmethod
+    def load(cls, path: str) -> 'Assignment':
+        """Read an assignment file (``.json``, or ``.yaml``/``.yml``).
+
+        Args:
+            path (str): File path.
+
+        Returns:
+            Assignment: The parsed, self-consistent assignment.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise AssignmentError(f'{path}: assignment file not found')
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+        try:
+            if path.endswith(('.yaml', '.yml')):
+                import yaml
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except Exception as err:  # json/yaml parse errors differ
+            raise AssignmentError(
+                f'{path}: not a valid assignment file ({err})') from None
+        return cls.from_dict(data, source=path)
+
+    def dumps(self) -> str:
+        """Deterministic JSON text of the file format."""
+        return json.dumps(self.to_dict(), indent=1) + '\n'
+
+    def save(self, path: str) -> None:
+        """Write the file format (JSON, or YAML for ``.yaml``/``.yml``).
+
+        The file is written to a temporary name and renamed, so a crash
+        never leaves half a file.
+
+        Args:
+            path (str): Destination.
+        """
+        path = os.fspath(path)
+        if path.endswith(('.yaml', '.yml')):
+            import yaml
+            text = yaml.safe_dump(
+                json.loads(self.dumps()), sort_keys=False)
+        else:
+            text = self.dumps()
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        tmp = f'{path}.tmp.{os.getpid()}'
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.replace(tmp, path)
+
+    @classmethod
+    def preset(cls, name: str) -> 'Assignment':
+        """Load one of the six published assignments.
+
+        Args:
+            name (str): Preset name, see :func:`list_presets`.
+
+        Returns:
+            Assignment: The preset.
+        """
+        key = name.lower()
+        if key not in PRESETS:
+            raise AssignmentError(
+                f'unknown assignment preset {name!r}; known presets: '
+                f'{list_presets()} (or give a file path, a dict of layers '
+                f'or dict(uniform=[shapes]))')
+        text = resources.files('cakes_mmaction.presets').joinpath(
+            PRESETS[key]).read_text(encoding='utf-8')
+        return cls.from_dict(json.loads(text), source=f'preset:{key}')
+
+    @classmethod
+    def resolve(cls,
+                spec: Any,
+                widths: Optional[Mapping[str, int]] = None) -> 'Assignment':
+        """Turn any accepted ``assignment`` argument into an Assignment.
+
+        This is the only place a user's spec becomes an Assignment.
+
+        Args:
+            spec: One of
+
+                - an :class:`Assignment`;
+                - a preset name (``'cakes123d_p'``);
+                - a path to a ``.json``/``.yaml`` file;
+                - ``dict(layers={...})`` or a bare ``{path: {shape: n}}``;
+                - ``dict(uniform=[shapes])`` or ``dict(uniform='video')``.
+            widths (Mapping[str, int], optional): Widths of the network's
+                CAKES layers. Required for ``uniform``; when given, the
+                result is validated against them.
+
+        Returns:
+            Assignment: The resolved (and validated) assignment.
+        """
+        if isinstance(spec, Assignment):
+            result = spec
+        elif isinstance(spec, (str, os.PathLike)):
+            text = os.fspath(spec)
+            if text.lower() in PRESETS:
+                result = cls.preset(text)
+            elif os.path.splitext(text)[1] or os.sep in text:
+                result = cls.load(text)
+            else:
+                raise AssignmentError(
+                    f'assignment {text!r} is neither a preset '
+                    f'({list_presets()}) nor a file path')
+        elif isinstance(spec, Mapping):
+            if set(spec) == {'uniform'}:
+                if widths is None:
+                    raise AssignmentError(
+                        'dict(uniform=...) needs the network widths')
+                result = cls.uniform(widths, spec['uniform'])
+            else:
+                result = cls.from_dict(spec, source='config')
+        else:
+            raise AssignmentError(
+                f'assignment must be a preset name, a file path, a dict of '
+                f'layers or dict(uniform=[shapes]); got '
+                f'{type(spec).__name__}: {spec!r}')
+        if widths is not None:
+            result.validated(widths)
+        return result
+
+    @classmethod
+    def from_state_dict(cls,
+                        state_dict: Mapping[str, Any],
+                        prefix: str = 'backbone.') -> 'Assignment':
+        """Recover the counts from a CAKES state dict.
+
+        Branch weights are stored as
+        ``{prefix}{path}.conv.branches.{shape}.weight`` with shape
+        ``(count, C_in, T, H, W)``; absent branches have count 0.
+
+        Args:
+            state_dict (Mapping[str, Any]): Keys to tensors (anything with
+                ``.shape``).
+            prefix (str): Prefix of the backbone's keys.
+
+        Returns:
+            Assignment: The counts found.
+        """
+        marker = '.conv.branches.'
+        layers: Dict[str, Dict[str, int]] = OrderedDict()
+        for key, value in state_dict.items():
+            if not key.startswith(prefix) or marker not in key:
+                continue
+            if not key.endswith('.weight'):
+                continue
+            path, rest = key[len(prefix):].split(marker, 1)
+            shape = rest[:-len('.weight')]
+            layers.setdefault(path, {})[shape] = int(value.shape[0])
+        if not layers:
+            raise AssignmentError(
+                f'no CAKES layers (keys "{prefix}<layer>{marker}<shape>'
+                f'.weight") in the state dict')
+        return cls(layers, dict(source='state_dict'), 'state_dict')

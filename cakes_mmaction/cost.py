@@ -1,0 +1,239 @@
+"""The one cost formula of the project: parameters and multiply-adds.
+
+Conventions follow ``mmengine.analysis`` (and fvcore): "FLOPs" are
+multiply-adds, a convolution's bias is not counted in FLOPs, and the cost of
+a branch with ``n`` outputs over ``C_in`` inputs with kernel volume ``|k|``
+is ``params = C_in * n * |k|`` and ``flops = params * T_out * H_out * W_out``.
+
+Everything that prints or compares a cost (``CAKESConv3d.cost``, the FLOP
+tool, budget export, file metadata, the benchmark) calls this module.
+"""
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from .shapes import parse_shape
+
+__all__ = [
+    'BranchCost', 'LayerGeometry', 'branch_cost', 'layer_cost',
+    'assignment_cost', 'reference_counts', 'capture_geometry', 'cost_table'
+]
+
+
+@dataclass(frozen=True)
+class BranchCost:
+    """Cost of one branch (or a sum of branches).
+
+    Args:
+        params (int): Number of parameters.
+        flops (int): Multiply-adds for one sample.
+    """
+
+    params: int = 0
+    flops: int = 0
+
+    def __add__(self, other: 'BranchCost') -> 'BranchCost':
+        return BranchCost(self.params + other.params,
+                          self.flops + other.flops)
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """What the cost of a CAKES layer depends on, besides its counts.
+
+    Args:
+        path (str): Module path of the layer (``'layer1.0.conv2'``).
+        in_channels (int): Input channels (all branches see all of them).
+        out_channels (int): Output width.
+        out_thw (tuple[int, int, int]): Output ``(T, H, W)`` for the input
+            the geometry was captured with.
+        kernel_size (tuple[int, int, int]): The dense kernel (k, k, k).
+        groups (int): Convolution groups. Defaults to 1.
+        bias (bool): Whether branches have a bias. Defaults to False.
+    """
+
+    path: str
+    in_channels: int
+    out_channels: int
+    out_thw: Tuple[int, int, int]
+    kernel_size: Tuple[int, int, int] = (3, 3, 3)
+    groups: int = 1
+    bias: bool = False
+
+    @property
+    def positions(self) -> int:
+        """int: Output positions ``T * H * W``."""
+        t, h, w = self.out_thw
+        return t * h * w
+
+
+def branch_cost(in_channels: int,
+                out_channels: int,
+                shape: str,
+                out_thw: Sequence[int],
+                groups: int = 1,
+                bias: bool = False) -> BranchCost:
+    """Cost of one convolution branch.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels of this branch.
+        shape (str): Kernel shape ``'TxHxW'``.
+        out_thw (Sequence[int]): Output ``(T, H, W)``.
+        groups (int): Convolution groups. Defaults to 1.
+        bias (bool): Count a bias in the parameters. Defaults to False.
+
+    Returns:
+        BranchCost: Parameters and multiply-adds.
+    """
+    volume = parse_shape(shape).volume
+    weights = (in_channels // groups) * out_channels * volume
+    t, h, w = out_thw
+    params = weights + (out_channels if bias else 0)
+    return BranchCost(params=params, flops=weights * t * h * w)
+
+
+def layer_cost(geometry: LayerGeometry,
+               counts: Mapping[str, int]) -> Dict[str, BranchCost]:
+    """Cost of each branch of a CAKES layer.
+
+    Args:
+        geometry (LayerGeometry): The layer's geometry.
+        counts (Mapping[str, int]): Output channels per shape.
+
+    Returns:
+        dict[str, BranchCost]: Cost per shape (zero counts cost 0).
+    """
+    return OrderedDict(
+        (shape,
+         branch_cost(geometry.in_channels, n, shape, geometry.out_thw,
+                     geometry.groups, geometry.bias) if n else BranchCost())
+        for shape, n in counts.items())
+
+
+def reference_counts(geometry: LayerGeometry) -> Dict[str, int]:
+    """Counts of the dense layer a CAKES layer replaces (all k x k x k)."""
+    t, h, w = geometry.kernel_size
+    return {f'{t}x{h}x{w}': geometry.out_channels}
+
+
+def assignment_cost(
+    assignment: Mapping[str, Mapping[str, int]],
+    geometries: Mapping[str, LayerGeometry],
+) -> Dict[str, Dict[str, BranchCost]]:
+    """Per-layer, per-shape cost of a whole assignment.
+
+    Args:
+        assignment (Mapping): ``{path: {shape: count}}`` (an
+            :class:`~cakes_mmaction.assignment.Assignment` works).
+        geometries (Mapping[str, LayerGeometry]): Geometry by path.
+
+    Returns:
+        dict: ``{path: {shape: BranchCost}}`` in assignment order.
+    """
+    return OrderedDict((path, layer_cost(geometries[path], counts))
+                       for path, counts in assignment.items())
+
+
+def capture_geometry(backbone,
+                     input_shape: Sequence[int],
+                     layer_types: Optional[Iterable[type]] = None
+                     ) -> Dict[str, LayerGeometry]:
+    """Record the geometry of every CAKES layer by one hooked forward.
+
+    Args:
+        backbone (nn.Module): A backbone whose CAKES layers are
+            :class:`~cakes_mmaction.layers.CAKESConv3d` (or another type in
+            ``layer_types``), named by module path.
+        input_shape (Sequence[int]): ``(N, C, T, H, W)`` of the input; a
+            4-tuple ``(C, T, H, W)`` means batch 1.
+        layer_types (Iterable[type], optional): Layer classes to record.
+            Defaults to CAKESConv3d.
+
+    Returns:
+        dict[str, LayerGeometry]: Keyed by the path of the module that owns
+        the CAKES conv (``'layer1.0.conv2'``, not ``'...conv2.conv'``).
+    """
+    import torch
+
+    if layer_types is None:
+        from .layers import CAKESConv3d
+        layer_types = (CAKESConv3d, )
+    layer_types = tuple(layer_types)
+    shape = tuple(input_shape)
+    if len(shape) == 4:
+        shape = (1, ) + shape
+    found: Dict[str, LayerGeometry] = OrderedDict()
+    handles = []
+
+    def make_hook(path, module):
+
+        def hook(_, __, output):
+            found[path] = LayerGeometry(
+                path=path,
+                in_channels=module.in_channels,
+                out_channels=module.out_channels,
+                out_thw=tuple(output.shape[2:]),
+                kernel_size=tuple(module.kernel_size),
+                groups=getattr(module, 'groups', 1),
+                bias=getattr(module, 'bias_enabled', False))
+
+        return hook
+
+    for name, module in backbone.named_modules():
+        if isinstance(module, layer_types):
+            path = name[:-len('.conv')] if name.endswith('.conv') else name
+            handles.append(module.register_forward_hook(
+                make_hook(path, module)))
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            param = next(backbone.parameters(), None)
+            device = param.device if param is not None else 'cpu'
+            backbone(torch.zeros(shape, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        backbone.train(was_training)
+    return found
+
+
+def cost_table(assignment: Mapping[str, Mapping[str, int]],
+               geometries: Mapping[str, LayerGeometry]) -> List[dict]:
+    """Rows of a per-layer cost table, with the all-k^3 reference.
+
+    Args:
+        assignment (Mapping): ``{path: {shape: count}}``.
+        geometries (Mapping[str, LayerGeometry]): Geometry by path.
+
+    Returns:
+        list[dict]: One row per layer with ``path``, ``counts``,
+        ``params``, ``flops``, ``flops_by_shape``, ``ref_params``,
+        ``ref_flops``; the last row (``path='total'``) sums them.
+    """
+    rows = []
+    total = dict(params=0, flops=0, ref_params=0, ref_flops=0)
+    for path, counts in assignment.items():
+        geometry = geometries[path]
+        costs = layer_cost(geometry, counts)
+        summed = sum(costs.values(), BranchCost())
+        ref = sum(
+            layer_cost(geometry, reference_counts(geometry)).values(),
+            BranchCost())
+        rows.append(
+            dict(
+                path=path,
+                counts=dict(counts),
+                params=summed.params,
+                flops=summed.flops,
+                flops_by_shape={s: c.flops
+                                for s, c in costs.items()},
+                ref_params=ref.params,
+                ref_flops=ref.flops))
+        total['params'] += summed.params
+        total['flops'] += summed.flops
+        total['ref_params'] += ref.params
+        total['ref_flops'] += ref.flops
+    rows.append(dict(path='total', counts={}, flops_by_shape={}, **total))
+    return rows

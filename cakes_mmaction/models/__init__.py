@@ -1,0 +1,10 @@
+"""Registers the CAKES components in mmaction2's ``MODELS`` registry."""
+from mmaction.registry import MODELS
+from ..layers import CAKESConv3d
+from .resnet3d_cakes import ResNet3dCAKES
+
+# The pure-torch operator lives in ``layers``; register it from here, as mmcv
+# registers ``nn.Conv3d`` (mmcv/cnn/bricks/conv.py).
+MODELS.register_module('CAKESConv3d', module=CAKESConv3d)
+
+__all__ = ['CAKESConv3d', 'ResNet3dCAKES']
