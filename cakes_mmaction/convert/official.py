@@ -1,0 +1,523 @@
+"""Import checkpoints of the official CAKES code (github.com/yucornetto/CAKES).
+
+The official code is a TSN-style PyTorch codebase. A released checkpoint is
+a dict ``{'state_dict': ..., 'epoch': ..., 'arch': ..., 'best_prec1': ...}``
+saved from a ``DataParallel`` model, so every key starts with ``module.``::
+
+    module.base_model.conv1.weight                 stem, 1x7x7
+    module.base_model.bn1.*                        stem BatchNorm
+    module.base_model.layerS.B.conv1/conv3.weight  1x1x1 convs
+    module.base_model.layerS.B.bn1/bn3.*
+    module.base_model.layerS.0.downsample.0.weight / downsample.1.*
+    module.base_model.layerS.B.convT.convs.I.0.weight   CAKES branch I
+    module.base_model.layerS.B.convT.out.0.*       the one CAKES BatchNorm
+    module.new_fc.weight / bias                    classifier
+
+Branch ``I`` of a CAKES layer is the I-th branch with a non-zero count, in
+the order 3x3x3, 1x3x3, 3x1x1 (the canonical order of
+:mod:`cakes_mmaction.shapes`). A zero count shifts the later indices, so
+branches are placed through the assignment, never by a fixed list position
+(official defect 6 of cakes-method.md).
+
+The official classifier is applied to every frame and the logits are
+averaged over time; mmaction2's ``I3DHead`` averages first and applies the
+linear layer once. A linear map commutes with a mean, so both compute the
+same function and the weights are copied as they are.
+"""
+import json
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import torch
+
+from .._compat import safe_torch_load
+from ..assignment import Assignment, AssignmentError, list_presets
+from ..shapes import KernelShape, canonical_order
+
+__all__ = [
+    'ConversionError', 'ConversionReport', 'convert_official_state_dict',
+    'convert_official_checkpoint', 'infer_assignment', 'matching_preset'
+]
+
+_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+_BLOCK = r'(layer\d+\.\d+)'
+#: Official backbone key (after ``base_model.``) -> our backbone key.
+_RULES = [
+    (re.compile(r'^conv1\.weight$'), r'conv1.conv.weight'),
+    (re.compile(rf'^bn1\.{_BN}$'), r'conv1.bn.\1'),
+    (re.compile(rf'^{_BLOCK}\.conv([13])\.weight$'), r'\1.conv\2.conv.weight'),
+    (re.compile(rf'^{_BLOCK}\.bn([13])\.{_BN}$'), r'\1.conv\2.bn.\3'),
+    (re.compile(rf'^{_BLOCK}\.downsample\.0\.weight$'),
+     r'\1.downsample.conv.weight'),
+    (re.compile(rf'^{_BLOCK}\.downsample\.1\.{_BN}$'), r'\1.downsample.bn.\2'),
+    (re.compile(rf'^{_BLOCK}\.convT\.out\.0\.{_BN}$'), r'\1.conv2.bn.\2'),
+]
+_BRANCH = re.compile(rf'^{_BLOCK}\.convT\.convs\.(\d+)\.0\.weight$')
+_CLASSIFIER = re.compile(r'^new_fc\.(weight|bias)$')
+_MAX_LINES = 25
+#: The paper's network (cakes-method.md §2); configs/_base_ builds it.
+_PAPER_BACKBONE = dict(depth=50, stage_blocks=(3, 4, 6, 3), base_channels=64)
+
+
+class ConversionError(ValueError):
+    """An official checkpoint that cannot be converted, with every reason."""
+
+
+@dataclass
+class ConversionReport:
+    """What :func:`convert_official_state_dict` did.
+
+    Args:
+        assignment (Assignment): The channel assignment of the result.
+        assignment_inferred (bool): Whether it was read off the branch
+            tensors rather than given.
+        backbone_cfg (dict): ``ResNet3dCAKES`` arguments (besides the
+            assignment) of the model the result loads into.
+        num_classes (int): Classes of the classifier.
+        feat_dim (int): Input width of the classifier. Defaults to 2048.
+        mapped (list): ``(official key, our key, shape)`` per tensor.
+        reshaped (list): ``(our key, official shape, our shape)`` of 2D conv
+            weights given a temporal axis of 1.
+        added (list[str]): Our keys the checkpoint lacked and that were
+            filled with their defaults (``num_batches_tracked``).
+        meta (dict): Non-tensor entries of the official file (``epoch``,
+            ``arch``, ``best_prec1``).
+        preset (str, optional): The shipped preset equal to the assignment.
+        assignment_file (str, optional): Where the assignment was written.
+    """
+
+    assignment: Assignment
+    assignment_inferred: bool
+    backbone_cfg: Dict[str, Any]
+    num_classes: int
+    feat_dim: int = 2048
+    mapped: List[Tuple[str, str, Tuple[int, ...]]] = field(
+        default_factory=list)
+    reshaped: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(
+        default_factory=list)
+    added: List[str] = field(default_factory=list)
+    meta: Dict[str, Any] = field(default_factory=dict)
+    preset: Optional[str] = None
+    assignment_file: Optional[str] = None
+
+    def cfg_options(self) -> List[str]:
+        """``--cfg-options`` that make a config build this model."""
+        spec = self.preset or self.assignment_file or '<assignment file>'
+        opts = [f'model.backbone.assignment={spec}',
+                f'model.cls_head.num_classes={self.num_classes}']
+        if self.feat_dim != 2048:
+            opts.append(f'model.cls_head.in_channels={self.feat_dim}')
+        for key, value in self.backbone_cfg.items():
+            if (key, value) not in _PAPER_BACKBONE.items():
+                text = str(tuple(value)).replace(' ', '') if isinstance(
+                    value, (list, tuple)) else value
+                opts.append(f'model.backbone.{key}={text}')
+        return opts
+
+    def summary(self, verbose: bool = False) -> str:
+        """Human-readable report.
+
+        Args:
+            verbose (bool): List every mapped tensor. Defaults to False.
+
+        Returns:
+            str: The report.
+        """
+        how = ('inferred from the branch tensors (kernel shape and output '
+               'channels)' if self.assignment_inferred else
+               f'given ({self.assignment.source})')
+        lines = [
+            f'mapped {len(self.mapped)} tensors '
+            f'({sum(_numel(s) for _, _, s in self.mapped):,} values)',
+            f'assignment: {how}; ' + (
+                f'equal to preset {self.preset!r}' if self.preset else
+                'matches no shipped preset'),
+            f'backbone: ResNet3dCAKES {self.backbone_cfg}',
+            f'classifier: {self.num_classes} classes',
+        ]
+        if self.reshaped:
+            lines.append(
+                f'{len(self.reshaped)} 2D conv weights got a temporal axis '
+                f'of 1: ' + ', '.join(k for k, _, _ in self.reshaped))
+        if self.added:
+            lines.append(f'{len(self.added)} BatchNorm counters absent from '
+                         f'the checkpoint set to 0 (num_batches_tracked)')
+        if self.meta:
+            lines.append(f'official metadata: {self.meta}')
+        if self.assignment_file:
+            lines.append(f'assignment written to {self.assignment_file}')
+        lines.append('build the model with --cfg-options ' +
+                     ' '.join(self.cfg_options()))
+        if verbose:
+            lines += [f'  {src} -> {dst} {tuple(shape)}'
+                      for src, dst, shape in self.mapped]
+        return '\n'.join(lines)
+
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _fail(problems: List[str], what: str) -> None:
+    if not problems:
+        return
+    shown = problems[:_MAX_LINES]
+    more = len(problems) - len(shown)
+    tail = f'\n  ... and {more} more' if more > 0 else ''
+    raise ConversionError(f'{what}:\n  ' + '\n  '.join(shown) + tail)
+
+
+def _strip_prefix(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
+    """Drop the ``module.`` of a DataParallel model, when every key has it."""
+    keys = list(state_dict)
+    if keys and all(k.startswith('module.') for k in keys):
+        return OrderedDict((k[len('module.'):], v)
+                           for k, v in state_dict.items())
+    return OrderedDict(state_dict)
+
+
+def _as_3d(weight: torch.Tensor) -> torch.Tensor:
+    """A 2D conv weight over frames is a 3D conv with temporal extent 1."""
+    return weight.unsqueeze(2) if weight.dim() == 4 else weight
+
+
+def _branch_shape(key: str, weight: torch.Tensor) -> KernelShape:
+    weight = _as_3d(weight)
+    if weight.dim() != 5:
+        raise ConversionError(
+            f'{key}: a CAKES branch weight must be (C_out, C_in, T, H, W), '
+            f'got shape {tuple(weight.shape)}')
+    try:
+        return KernelShape(*(int(d) for d in weight.shape[2:]))
+    except ValueError as err:
+        raise ConversionError(f'{key}: {err}') from None
+
+
+def _parse(sd: Mapping[str, Any]):
+    """Sort official keys into plain tensors, CAKES branches and leftovers."""
+    plain: List[Tuple[str, str, torch.Tensor]] = []
+    branches: Dict[str, Dict[int, Tuple[str, torch.Tensor]]] = OrderedDict()
+    leftover: List[str] = []
+    for key, value in sd.items():
+        if not isinstance(value, torch.Tensor):
+            leftover.append(f'{key}: not a tensor ({type(value).__name__})')
+            continue
+        head = _CLASSIFIER.match(key)
+        if head:
+            plain.append((key, f'cls_head.fc_cls.{head.group(1)}', value))
+            continue
+        if not key.startswith('base_model.'):
+            leftover.append(f'{key} {tuple(value.shape)}: not part of the '
+                            'official layout (base_model.* or new_fc.*)')
+            continue
+        sub = key[len('base_model.'):]
+        match = _BRANCH.match(sub)
+        if match:
+            path = f'{match.group(1)}.conv2'
+            branches.setdefault(path, {})[int(match.group(2))] = (key, value)
+            continue
+        for pattern, target in _RULES:
+            if pattern.match(sub):
+                plain.append(
+                    (key, 'backbone.' + pattern.sub(target, sub), value))
+                break
+        else:
+            leftover.append(f'{key} {tuple(value.shape)}: no place for it '
+                            'in ResNet3dCAKES')
+    return plain, branches, leftover
+
+
+def infer_assignment(branches: Mapping[str, Mapping[int, Tuple[str, Any]]]
+                     ) -> Assignment:
+    """Read the counts off the official branch tensors.
+
+    Each branch weight carries its kernel shape (dims 2-4) and its count
+    (dim 0), so the counts need no outside knowledge.
+
+    Args:
+        branches (Mapping): ``{layer path: {index: (key, weight)}}``.
+
+    Returns:
+        Assignment: The counts per layer.
+    """
+    layers = OrderedDict()
+    problems = []
+    for path, by_index in branches.items():
+        shapes = [_branch_shape(k, w) for _, (k, w) in sorted(
+            by_index.items())]
+        if len(set(shapes)) != len(shapes) or shapes != canonical_order(
+                shapes):
+            problems.append(
+                f'{path}: branches {[s.name for s in shapes]} are not '
+                f'distinct shapes in the official order '
+                f'(3x3x3, 1x3x3, 3x1x1)')
+            continue
+        layers[path] = {
+            s.name: int(by_index[i][1].shape[0])
+            for i, s in zip(sorted(by_index), shapes)
+        }
+    _fail(problems, 'cannot infer the channel assignment')
+    return Assignment(layers, dict(source='official checkpoint'),
+                      'inferred from the official checkpoint')
+
+
+def matching_preset(assignment: Assignment) -> Optional[str]:
+    """The shipped preset with the same non-zero counts, if any."""
+    ours = {p: assignment.nonzero(p) for p in assignment}
+    for name in list_presets():
+        preset = Assignment.preset(name)
+        if {p: preset.nonzero(p) for p in preset} == ours:
+            return name
+    return None
+
+
+def _place_branches(branches, assignment: Assignment) -> Tuple[list, list]:
+    """Name each official branch by the assignment's i-th non-zero shape."""
+    placed, problems = [], []
+    absent = [p for p in assignment if p not in branches]
+    extra = [p for p in branches if p not in assignment]
+    if absent or extra:  # another network: per-layer lines would be noise
+        problems.append(
+            f'the assignment ({assignment.source}) is for another network: '
+            f'CAKES layers only in the assignment: {absent or "none"}; only '
+            f'in the checkpoint: {extra or "none"}')
+        return placed, problems
+    for path in assignment:
+        official = path[:-len('.conv2')] + '.convT'
+        expected = list(assignment.nonzero(path).items())  # canonical order
+        found = branches.get(path, {})
+        if sorted(found) != list(range(len(expected))):
+            problems.append(
+                f'{path}: the assignment ({assignment.source}) has '
+                f'{len(expected)} non-zero branches {dict(expected)}, the '
+                f'checkpoint has {official}.convs.{sorted(found)}')
+            continue
+        for index, (shape, count) in enumerate(expected):
+            key, weight = found[index]
+            got = _branch_shape(key, weight)
+            if got.name != shape or int(weight.shape[0]) != count:
+                problems.append(
+                    f'{key}: kernel {got.name} with {int(weight.shape[0])} '
+                    f'channels, but the assignment ({assignment.source}) '
+                    f'expects branch {index} of {path} to be {shape} with '
+                    f'{count} (non-zero branches in order: {dict(expected)})'
+                )
+                continue
+            placed.append(
+                (key, f'backbone.{path}.conv.branches.{shape}.weight',
+                 weight))
+    return placed, problems
+
+
+def _infer_backbone_cfg(plain, backbone_cfg: Optional[Mapping[str, Any]]
+                        ) -> Dict[str, Any]:
+    """Depth-50 skeleton, blocks and width read off the checkpoint."""
+    cfg = dict(_PAPER_BACKBONE)
+    blocks: Dict[int, set] = {}
+    stem = None
+    for key, dst, value in plain:
+        match = re.match(r'^backbone\.layer(\d+)\.(\d+)\.', dst)
+        if match:
+            blocks.setdefault(int(match.group(1)), set()).add(
+                int(match.group(2)))
+        elif dst == 'backbone.conv1.conv.weight':
+            stem = value
+    if blocks:
+        stages = sorted(blocks)
+        if stages != list(range(1, len(stages) + 1)) or any(
+                sorted(b) != list(range(len(b))) for b in blocks.values()):
+            raise ConversionError(
+                f'residual stages/blocks are not numbered 1.. / 0..: '
+                f'{ {s: sorted(b) for s, b in blocks.items()} }')
+        cfg['stage_blocks'] = tuple(len(blocks[s]) for s in stages)
+        cfg['num_stages'] = len(stages)
+    if stem is not None:
+        cfg['base_channels'] = int(stem.shape[0])
+    if cfg.get('num_stages') == 4:
+        cfg.pop('num_stages')
+    cfg.update(backbone_cfg or {})
+    return cfg
+
+
+def _target_shapes(assignment: Assignment, backbone_cfg: Mapping[str, Any]
+                   ) -> Tuple[Dict[str, tuple], int]:
+    """Key -> shape, and feature width, of the backbone to load into."""
+    from mmaction.registry import MODELS
+    with torch.device('meta'):  # shapes only: allocate nothing
+        backbone = MODELS.build(
+            dict(type='ResNet3dCAKES', assignment=assignment,
+                 **backbone_cfg))
+    shapes = OrderedDict((f'backbone.{k}', tuple(v.shape))
+                         for k, v in backbone.state_dict().items())
+    return shapes, backbone.feat_dim
+
+
+def convert_official_state_dict(
+        state_dict: Mapping[str, Any],
+        assignment: Any = None,
+        backbone_cfg: Optional[Mapping[str, Any]] = None
+) -> Tuple['OrderedDict[str, torch.Tensor]', ConversionReport]:
+    """Convert an official CAKES state dict to our recognizer's keys.
+
+    Args:
+        state_dict (Mapping[str, Any]): The official ``state_dict`` (with or
+            without the ``module.`` prefix of DataParallel).
+        assignment: The network's channel assignment: anything
+            :meth:`Assignment.resolve` takes (preset name, file, dict).
+            Defaults to None: inferred from the branch tensors.
+        backbone_cfg (Mapping, optional): ``ResNet3dCAKES`` arguments of the
+            target model. Defaults to None: depth 50 with the stage blocks
+            and stem width found in the checkpoint (the paper's network).
+
+    Returns:
+        tuple[OrderedDict, ConversionReport]: ``backbone.*`` and
+        ``cls_head.fc_cls.*`` tensors in our model's order, and a report.
+
+    Raises:
+        ConversionError: A key has no place, a tensor has the wrong shape,
+            our model needs a tensor the checkpoint lacks, or the branches
+            disagree with the assignment. One message lists every problem.
+        AssignmentError: The assignment does not fit the network.
+    """
+    sd = _strip_prefix(state_dict)
+    plain, branches, leftover = _parse(sd)
+    _fail(leftover, 'tensors of the official checkpoint left over')
+    inferred = assignment is None
+    assignment = (infer_assignment(branches) if inferred else
+                  Assignment.resolve(assignment))
+    placed, problems = _place_branches(branches, assignment)
+    _fail(problems, 'the checkpoint\'s CAKES branches disagree with the '
+          'assignment')
+    cfg = _infer_backbone_cfg(plain, backbone_cfg)
+    targets, feat_dim = _target_shapes(assignment, cfg)
+    fc = dict((dst, v) for _, dst, v in plain if dst.startswith('cls_head'))
+    fc_weight = fc.get('cls_head.fc_cls.weight')
+    if fc_weight is None or fc_weight.dim() != 2:
+        raise ConversionError(
+            'new_fc.weight: expected the (num_classes, '
+            f'{feat_dim}) classifier weight, found '
+            f'{None if fc_weight is None else tuple(fc_weight.shape)}')
+    num_classes = int(fc_weight.shape[0])
+    targets['cls_head.fc_cls.weight'] = (num_classes, feat_dim)
+    targets['cls_head.fc_cls.bias'] = (num_classes, )
+
+    report = ConversionReport(assignment, inferred, cfg, num_classes,
+                              feat_dim)
+    out: Dict[str, torch.Tensor] = {}
+    problems = []
+    for src, dst, value in plain + placed:
+        if dst not in targets:
+            problems.append(f'{src} {tuple(value.shape)}: maps to {dst}, '
+                            'which the model built from the assignment lacks')
+            continue
+        if dst in out:
+            problems.append(f'{src}: a second tensor for {dst}')
+            continue
+        tensor = value
+        if dst.endswith('conv.weight') and value.dim() == 4:
+            tensor = _as_3d(value)
+            report.reshaped.append(
+                (dst, tuple(value.shape), tuple(tensor.shape)))
+        if tuple(tensor.shape) != targets[dst]:
+            problems.append(f'{src} {tuple(value.shape)} -> {dst}: expected '
+                            f'shape {targets[dst]}')
+            continue
+        out[dst] = tensor.detach().clone().contiguous()
+        report.mapped.append((src, dst, tuple(tensor.shape)))
+    for dst, shape in targets.items():
+        if dst in out:
+            continue
+        if dst.endswith('num_batches_tracked'):
+            out[dst] = torch.tensor(0, dtype=torch.long)
+            report.added.append(dst)
+        else:
+            problems.append(f'{dst}: expected shape {shape}, no tensor in '
+                            'the checkpoint')
+    _fail(problems, 'official checkpoint does not fit the model')
+    report.preset = matching_preset(assignment)
+    ordered = OrderedDict((k, out[k]) for k in targets)
+    return ordered, report
+
+
+def _plain_meta(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return repr(value)[:200]
+
+
+def convert_official_checkpoint(src: str,
+                                dst: str,
+                                assignment: Any = None,
+                                backbone_cfg: Optional[Mapping[str,
+                                                               Any]] = None,
+                                assignment_out: Optional[str] = None
+                                ) -> ConversionReport:
+    """Convert an official CAKES checkpoint file to an mmaction2 checkpoint.
+
+    ``src`` is read with the safe (weights-only) loader, so it cannot run
+    code. ``dst`` holds ``{'state_dict', 'meta'}`` and loads with mmengine's
+    ``load_checkpoint`` / ``load_from``. The assignment is also written as
+    a file (``assignment_out``) so a config can build the matching model.
+
+    Args:
+        src (str): The official ``.pth`` / ``.pth.tar``.
+        dst (str): Output checkpoint path.
+        assignment: See :func:`convert_official_state_dict`.
+            Defaults to None (inferred).
+        backbone_cfg (Mapping, optional): See
+            :func:`convert_official_state_dict`. Defaults to None.
+        assignment_out (str, optional): Where to write the assignment.
+            Defaults to ``dst`` with ``.assignment.json`` as extension.
+
+    Returns:
+        ConversionReport: What was converted.
+    """
+    ckpt = safe_torch_load(src, map_location='cpu')
+    if not isinstance(ckpt, Mapping):
+        raise ConversionError(f'{src}: expected a dict checkpoint, got '
+                              f'{type(ckpt).__name__}')
+    if 'state_dict' in ckpt:
+        state_dict = ckpt['state_dict']
+        meta = {k: _plain_meta(v) for k, v in ckpt.items()
+                if k != 'state_dict'}
+    else:
+        state_dict, meta = ckpt, {}
+    if not isinstance(state_dict, Mapping) or not state_dict:
+        raise ConversionError(f'{src}: no state dict of tensors found')
+    try:
+        converted, report = convert_official_state_dict(
+            state_dict, assignment, backbone_cfg)
+    except (ConversionError, AssignmentError) as err:
+        raise type(err)(f'{src}: {err}') from None
+    report.meta = meta
+    if assignment_out is None:
+        assignment_out = os.path.splitext(dst)[0] + '.assignment.json'
+    report.assignment.with_meta(
+        source='official CAKES checkpoint', checkpoint=os.path.basename(src),
+        preset=report.preset).save(assignment_out)
+    report.assignment_file = assignment_out
+    # Plain types only: the result must load under the weights-only
+    # unpickler (cakes_mmaction._compat).
+    out_meta = dict(
+        converted_from=os.path.basename(src),
+        converter='cakes_mmaction.convert.official',
+        official=meta,
+        assignment=json.loads(report.assignment.dumps()),
+        preset=report.preset,
+        backbone_cfg={k: list(v) if isinstance(v, tuple) else v
+                      for k, v in report.backbone_cfg.items()},
+        num_classes=report.num_classes)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    tmp = f'{dst}.tmp.{os.getpid()}'
+    torch.save(dict(state_dict=converted, meta=out_meta), tmp)
+    os.replace(tmp, dst)
+    return report
