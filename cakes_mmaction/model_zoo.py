@@ -16,6 +16,7 @@ through the registry, and
 Published accuracies are facts of the official CAKES README.
 """
 import copy
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -171,7 +172,9 @@ def model_zoo_entries(config: Union[str, Any],
         assignments = list_presets()
     entries = []
     for spec in assignments:
-        name = spec if isinstance(spec, str) else 'custom'
+        name = 'custom'
+        if isinstance(spec, str):  # a preset, or a file named by its stem
+            name = os.path.splitext(os.path.basename(spec))[0]
         model = _build(cfg, spec, num_classes)
         meta_model = _build(cfg, spec, num_classes, device='meta')
         for t in frames:

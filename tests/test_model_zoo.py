@@ -1,5 +1,6 @@
 """The model zoo table: measured cost of the shipped assignments."""
 import torch
+from mmaction.registry import MODELS
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config
 
@@ -7,7 +8,6 @@ from cakes_mmaction import list_presets
 from cakes_mmaction.deployment import RecognizerForExport
 from cakes_mmaction.model_zoo import (PUBLISHED_TOP1, ZooEntry,
                                       model_zoo_entries, model_zoo_markdown)
-from mmaction.registry import MODELS
 
 BASE_CFG = 'configs/_base_/models/cakes_r50.py'
 SHAPE = (1, 3, 2, 32, 32)

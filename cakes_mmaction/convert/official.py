@@ -157,7 +157,6 @@ class ConversionReport:
         return '\n'.join(lines)
 
 
-
 def _numel(shape) -> int:
     n = 1
     for d in shape:

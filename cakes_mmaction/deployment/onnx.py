@@ -115,10 +115,9 @@ def build_recognizer(config: Union[str, Any],
     Returns:
         tuple[nn.Module, Config]: The recognizer (eval mode), the config.
     """
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
-
-    from mmaction.registry import MODELS
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))

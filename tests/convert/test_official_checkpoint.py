@@ -5,6 +5,7 @@ import pickle
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config, DictAction
 from mmengine.runner import load_checkpoint
 
@@ -13,7 +14,6 @@ from cakes_mmaction._compat import UnsafeCheckpointError
 from cakes_mmaction.convert import (ConversionError,
                                     convert_official_checkpoint,
                                     convert_official_state_dict)
-from mmaction.registry import MODELS
 from tests.convert.official_layout import (TINY_CLASSES, TINY_COUNTS,
                                            OfficialTSN, official_checkpoint,
                                            randomize_)

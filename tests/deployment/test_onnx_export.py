@@ -61,6 +61,8 @@ def test_checkpoint_of_another_assignment_is_refused(tmp_path):
     with pytest.raises(AssignmentError, match='another channel assignment'):
         export_recognizer_onnx(
             config, checkpoint, SHAPE, str(tmp_path / 'x.onnx'),
-            cfg_options={'model.backbone.assignment': dict(_delete_=True,
-                uniform=['1x3x3', '3x1x1'])})
+            cfg_options={
+                'model.backbone.assignment':
+                dict(_delete_=True, uniform=['1x3x3', '3x1x1'])
+            })
     assert not (tmp_path / 'x.onnx').exists()

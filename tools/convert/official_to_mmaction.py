@@ -17,12 +17,14 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..', '..')))
 
 import cakes_mmaction  # noqa: E402,F401  (stack repairs come first)
+
+# isort: split
 from mmengine.config import DictAction  # noqa: E402
 
 from cakes_mmaction._compat import UnsafeCheckpointError  # noqa: E402
 from cakes_mmaction.assignment import AssignmentError  # noqa: E402
-from cakes_mmaction.convert import (ConversionError,  # noqa: E402
-                                    convert_official_checkpoint)
+from cakes_mmaction.convert import ConversionError  # noqa: E402
+from cakes_mmaction.convert import convert_official_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):

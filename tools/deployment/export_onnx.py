@@ -2,9 +2,11 @@
 
 Example::
 
-    python tools/deployment/export_onnx.py configs/_base_/models/cakes_r50.py \\
-        work_dirs/cakes123d_p_8f.pth --shape 1 3 8 224 224 \\
-        --out work_dirs/cakes123d_p_8f.onnx --softmax
+    python tools/deployment/export_onnx.py \\
+        configs/_base_/models/cakes_r50.py work_dirs/cakes123d_p_8f.pth \\
+        --shape 1 3 8 224 224 --out work_dirs/cakes123d_p_8f.onnx --softmax \\
+        --cfg-options model.backbone.assignment=cakes123d_p \\
+        model.cls_head.num_classes=174
 
 The graph is backbone + head (+ softmax) with a dynamic batch axis; the
 input is a clip already normalised with the config's mean/std (stored in
@@ -18,10 +20,12 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..', '..')))
 
 import cakes_mmaction  # noqa: E402,F401  (stack repairs come first)
+
+# isort: split
 from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.deployment import (OnnxVerificationError,  # noqa: E402
-                                       export_recognizer_onnx)
+from cakes_mmaction.deployment import OnnxVerificationError  # noqa: E402
+from cakes_mmaction.deployment import export_recognizer_onnx  # noqa: E402
 
 
 def parse_args(argv=None):
