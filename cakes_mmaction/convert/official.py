@@ -28,7 +28,6 @@ import json
 import os
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
@@ -36,6 +35,8 @@ import torch
 from .._compat import safe_torch_load
 from ..assignment import Assignment, AssignmentError, list_presets
 from ..shapes import KernelShape, canonical_order
+from .report import (PAPER_BACKBONE, ConversionError, ConversionReport,
+                     raise_problems)
 
 __all__ = [
     'ConversionError', 'ConversionReport', 'convert_official_state_dict',
@@ -57,120 +58,6 @@ _RULES = [
 ]
 _BRANCH = re.compile(rf'^{_BLOCK}\.convT\.convs\.(\d+)\.0\.weight$')
 _CLASSIFIER = re.compile(r'^new_fc\.(weight|bias)$')
-_MAX_LINES = 25
-#: The paper's network (cakes-method.md §2); configs/_base_ builds it.
-_PAPER_BACKBONE = dict(depth=50, stage_blocks=(3, 4, 6, 3), base_channels=64)
-
-
-class ConversionError(ValueError):
-    """An official checkpoint that cannot be converted, with every reason."""
-
-
-@dataclass
-class ConversionReport:
-    """What :func:`convert_official_state_dict` did.
-
-    Args:
-        assignment (Assignment): The channel assignment of the result.
-        assignment_inferred (bool): Whether it was read off the branch
-            tensors rather than given.
-        backbone_cfg (dict): ``ResNet3dCAKES`` arguments (besides the
-            assignment) of the model the result loads into.
-        num_classes (int): Classes of the classifier.
-        feat_dim (int): Input width of the classifier. Defaults to 2048.
-        mapped (list): ``(official key, our key, shape)`` per tensor.
-        reshaped (list): ``(our key, official shape, our shape)`` of 2D conv
-            weights given a temporal axis of 1.
-        added (list[str]): Our keys the checkpoint lacked and that were
-            filled with their defaults (``num_batches_tracked``).
-        meta (dict): Non-tensor entries of the official file (``epoch``,
-            ``arch``, ``best_prec1``).
-        preset (str, optional): The shipped preset equal to the assignment.
-        assignment_file (str, optional): Where the assignment was written.
-    """
-
-    assignment: Assignment
-    assignment_inferred: bool
-    backbone_cfg: Dict[str, Any]
-    num_classes: int
-    feat_dim: int = 2048
-    mapped: List[Tuple[str, str, Tuple[int, ...]]] = field(
-        default_factory=list)
-    reshaped: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(
-        default_factory=list)
-    added: List[str] = field(default_factory=list)
-    meta: Dict[str, Any] = field(default_factory=dict)
-    preset: Optional[str] = None
-    assignment_file: Optional[str] = None
-
-    def cfg_options(self) -> List[str]:
-        """``--cfg-options`` that make a config build this model."""
-        spec = self.preset or self.assignment_file or '<assignment file>'
-        opts = [f'model.backbone.assignment={spec}',
-                f'model.cls_head.num_classes={self.num_classes}']
-        if self.feat_dim != 2048:
-            opts.append(f'model.cls_head.in_channels={self.feat_dim}')
-        for key, value in self.backbone_cfg.items():
-            if (key, value) not in _PAPER_BACKBONE.items():
-                text = str(tuple(value)).replace(' ', '') if isinstance(
-                    value, (list, tuple)) else value
-                opts.append(f'model.backbone.{key}={text}')
-        return opts
-
-    def summary(self, verbose: bool = False) -> str:
-        """Human-readable report.
-
-        Args:
-            verbose (bool): List every mapped tensor. Defaults to False.
-
-        Returns:
-            str: The report.
-        """
-        how = ('inferred from the branch tensors (kernel shape and output '
-               'channels)' if self.assignment_inferred else
-               f'given ({self.assignment.source})')
-        lines = [
-            f'mapped {len(self.mapped)} tensors '
-            f'({sum(_numel(s) for _, _, s in self.mapped):,} values)',
-            f'assignment: {how}; ' + (
-                f'equal to preset {self.preset!r}' if self.preset else
-                'matches no shipped preset'),
-            f'backbone: ResNet3dCAKES {self.backbone_cfg}',
-            f'classifier: {self.num_classes} classes',
-        ]
-        if self.reshaped:
-            lines.append(
-                f'{len(self.reshaped)} 2D conv weights got a temporal axis '
-                f'of 1: ' + ', '.join(k for k, _, _ in self.reshaped))
-        if self.added:
-            lines.append(f'{len(self.added)} BatchNorm counters absent from '
-                         f'the checkpoint set to 0 (num_batches_tracked)')
-        if self.meta:
-            lines.append(f'official metadata: {self.meta}')
-        if self.assignment_file:
-            lines.append(f'assignment written to {self.assignment_file}')
-        lines.append('build the model with --cfg-options ' +
-                     ' '.join(self.cfg_options()))
-        if verbose:
-            lines += [f'  {src} -> {dst} {tuple(shape)}'
-                      for src, dst, shape in self.mapped]
-        return '\n'.join(lines)
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
-def _fail(problems: List[str], what: str) -> None:
-    if not problems:
-        return
-    shown = problems[:_MAX_LINES]
-    more = len(problems) - len(shown)
-    tail = f'\n  ... and {more} more' if more > 0 else ''
-    raise ConversionError(f'{what}:\n  ' + '\n  '.join(shown) + tail)
 
 
 def _strip_prefix(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
@@ -262,7 +149,7 @@ def infer_assignment(branches: Mapping[str, Mapping[int, Tuple[str, Any]]]
             s.name: int(by_index[i][1].shape[0])
             for i, s in zip(sorted(by_index), shapes)
         }
-    _fail(problems, 'cannot infer the channel assignment')
+    raise_problems(problems, 'cannot infer the channel assignment')
     return Assignment(layers, dict(source='official checkpoint'),
                       'inferred from the official checkpoint')
 
@@ -318,7 +205,7 @@ def _place_branches(branches, assignment: Assignment) -> Tuple[list, list]:
 def _infer_backbone_cfg(plain, backbone_cfg: Optional[Mapping[str, Any]]
                         ) -> Dict[str, Any]:
     """Depth-50 skeleton, blocks and width read off the checkpoint."""
-    cfg = dict(_PAPER_BACKBONE)
+    cfg = dict(PAPER_BACKBONE)
     blocks: Dict[int, set] = {}
     stem = None
     for key, dst, value in plain:
@@ -387,13 +274,14 @@ def convert_official_state_dict(
     """
     sd = _strip_prefix(state_dict)
     plain, branches, leftover = _parse(sd)
-    _fail(leftover, 'tensors of the official checkpoint left over')
+    raise_problems(leftover, 'tensors of the official checkpoint left over')
     inferred = assignment is None
     assignment = (infer_assignment(branches) if inferred else
                   Assignment.resolve(assignment))
     placed, problems = _place_branches(branches, assignment)
-    _fail(problems, 'the checkpoint\'s CAKES branches disagree with the '
-          'assignment')
+    raise_problems(
+        problems, "the checkpoint's CAKES branches disagree with the "
+        'assignment')
     cfg = _infer_backbone_cfg(plain, backbone_cfg)
     targets, feat_dim = _target_shapes(assignment, cfg)
     fc = dict((dst, v) for _, dst, v in plain if dst.startswith('cls_head'))
@@ -439,7 +327,7 @@ def convert_official_state_dict(
         else:
             problems.append(f'{dst}: expected shape {shape}, no tensor in '
                             'the checkpoint')
-    _fail(problems, 'official checkpoint does not fit the model')
+    raise_problems(problems, 'official checkpoint does not fit the model')
     report.preset = matching_preset(assignment)
     ordered = OrderedDict((k, out[k]) for k in targets)
     return ordered, report
