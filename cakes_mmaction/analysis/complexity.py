@@ -108,6 +108,9 @@ def complexity_report(model: nn.Module,
                       input_shape: Sequence[int]) -> ComplexityReport:
     """Count parameters and multiply-adds of a CAKES model.
 
+    The model is counted in eval mode (inference: batch norms count as
+    eval-mode mmengine counts them); its mode is restored afterwards.
+
     Args:
         model (nn.Module): A recognizer with a ``backbone`` (e.g. mmaction's
             ``Recognizer3D``) or a bare backbone such as
@@ -194,8 +197,8 @@ def config_complexity(config: Any,
     Returns:
         ComplexityReport: The model's cost.
     """
-    from mmengine.config import Config
     from mmaction.registry import MODELS
+    from mmengine.config import Config
 
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if cfg_options:

@@ -2,10 +2,9 @@ import textwrap
 
 import pytest
 import torch
-from mmengine.config import Config
-
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+from mmengine.config import Config
 
 TINY = {
     'model.backbone.depth': 18,

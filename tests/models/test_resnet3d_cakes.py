@@ -4,12 +4,11 @@ import re
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.models.backbones.resnet3d import ResNet3d
 from mmengine.runner.checkpoint import load_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmaction.models.backbones.resnet3d import ResNet3d
-from cakes_mmaction.assignment import (Assignment, AssignmentError,
-                                       list_presets)
+from cakes_mmaction.assignment import Assignment, AssignmentError, list_presets
 from cakes_mmaction.layers import CAKESConv3d
 from cakes_mmaction.models import ResNet3dCAKES
 from .resnet2d import BasicBlock2d, Bottleneck2d, ResNet2d, randomize
@@ -37,7 +36,8 @@ def _cakes_to_dense_state(cakes):
     for key, value in cakes.state_dict().items():
         match = BRANCH.match(key)
         if match:
-            out[match.group(1) + '.conv.weight'] = dense_weights[match.group(1)]
+            path = match.group(1)
+            out[path + '.conv.weight'] = dense_weights[path]
         else:
             out[key] = value
     return out
@@ -149,8 +149,8 @@ def test_every_preset_builds_the_resnet50():
 
 
 def test_assignment_from_file_and_config_errors(tmp_path):
-    from mmengine.config import Config
     from mmaction.registry import MODELS
+    from mmengine.config import Config
     base = Assignment.uniform({f'layer{i}.0.conv2': 4 * 2**(i - 1)
                                for i in range(1, 5)}, '12d')
     path = tmp_path / 'a.json'

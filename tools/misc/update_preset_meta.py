@@ -19,7 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 sys.path.insert(0, ROOT)
 
 import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis.preset_meta import update_preset_files  # noqa
+from cakes_mmaction.analysis.preset_meta import (  # noqa: E402
+    PRESET_INPUT_SHAPE, update_preset_files)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -29,7 +30,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None.
 
     Returns:
-        argparse.Namespace: ``config``, ``presets``, ``check``.
+        argparse.Namespace: ``config``, ``presets``, ``shape``, ``check``.
     """
     parser = argparse.ArgumentParser(
         description='Write params/FLOPs into the preset files')
@@ -41,6 +42,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--presets', nargs='+', help='preset names (default: all)')
     parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=5,
+        default=list(PRESET_INPUT_SHAPE),
+        metavar=('N', 'C', 'T', 'H', 'W'),
+        help='input clip shape (default: 1 3 8 224 224, the shipped one)')
+    parser.add_argument(
         '--check',
         action='store_true',
         help='write nothing; exit 1 if a preset file is out of date')
@@ -51,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Update (or check) the preset files; returns the exit status."""
     args = parse_args(argv)
     changed = update_preset_files(
-        args.config, args.presets, write=not args.check)
+        args.config, args.presets, args.shape, write=not args.check)
     verb = 'out of date' if args.check else 'updated'
     print(f'{verb}: {", ".join(changed) if changed else "none"}')
     return 1 if args.check and changed else 0
