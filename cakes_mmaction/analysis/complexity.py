@@ -223,7 +223,9 @@ def format_report(report: ComplexityReport) -> str:
 
     Returns:
         str: Totals, the per-layer table (FLOPs in G multiply-adds, params
-        in M) and the ratios to the all-3x3x3 network.
+        in M; ``all-3x3x3`` is the layer's FLOPs with every channel
+        3x3x3, ``ratio`` the layer's FLOPs over that) and the ratios of
+        the whole network to the all-3x3x3 network.
     """
     shapes = []
     for row in report.layers:
@@ -233,7 +235,7 @@ def format_report(report: ComplexityReport) -> str:
     lines = [
         f'Input shape: {tuple(report.input_shape)} (N, C, T, H, W)',
         'FLOPs are multiply-adds counted by mmengine.analysis; params in M, '
-        'FLOPs in G.',
+        'FLOPs in G; all-3x3x3 = the same layer with every channel 3x3x3.',
         f'Params: {_mega(report.params)} M   FLOPs: {_giga(report.flops)} G',
         f'All-3x3x3 network (same skeleton): params '
         f'{_mega(report.ref_params)} M   FLOPs {_giga(report.ref_flops)} G',
@@ -245,7 +247,7 @@ def format_report(report: ComplexityReport) -> str:
                         for k, v in sorted(report.unsupported_ops.items()))
         lines.append(f'Not counted by mmengine: {ops}')
     header = (['layer'] + [f'n {s}' for s in shapes] + ['params'] +
-              [f'FLOPs {s}' for s in shapes] + ['FLOPs', '3x3x3 FLOPs',
+              [f'FLOPs {s}' for s in shapes] + ['FLOPs', 'all-3x3x3',
                                                 'ratio'])
     body = []
     for row in report.layers:

@@ -108,8 +108,8 @@ def test_format_report():
     header = next(line for line in lines if line.startswith('layer '))
     assert header.split() == [
         'layer', 'n', '3x3x3', 'n', '1x3x3', 'n', '3x1x1', 'params', 'FLOPs',
-        '3x3x3', 'FLOPs', '1x3x3', 'FLOPs', '3x1x1', 'FLOPs', '3x3x3',
-        'FLOPs', 'ratio'
+        '3x3x3', 'FLOPs', '1x3x3', 'FLOPs', '3x1x1', 'FLOPs', 'all-3x3x3',
+        'ratio'
     ]
     for row in report.layers:
         line = next(line for line in lines
