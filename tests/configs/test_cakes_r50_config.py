@@ -86,3 +86,31 @@ def test_paper_config_is_the_paper_network():
         assert layer.stride[0] == 1, path  # never downsample time
     assert model.cls_head.dropout_ratio == 0.3
     assert model.cls_head.in_channels == 2048
+
+
+def test_in_config_mapping_survives_config_dump(tmp_path):
+    """Layer paths contain dots; mmengine must keep them as plain keys,
+    also in the config a Runner dumps into its work_dir."""
+    layers = {
+        'layer1.0.conv2': {'3x3x3': 1, '1x3x3': 3},
+        'layer2.0.conv2': {'3x3x3': 8},
+        'layer3.0.conv2': {'1x3x3': 16},
+        'layer4.0.conv2': {'3x1x1': 30, '3x3x3': 2},
+    }
+    path = tmp_path / 'mapping.py'
+    path.write_text(textwrap.dedent(f"""
+        _base_ = ['mmaction::_base_/models/i3d_r50.py']
+        custom_imports = dict(imports=['cakes_mmaction'])
+        model = dict(
+            backbone=dict(_delete_=True, type='ResNet3dCAKES', depth=50,
+                          base_channels=4, stage_blocks=(1, 1, 1, 1),
+                          pretrained=None, assignment=dict(layers={layers!r})),
+            cls_head=dict(in_channels=128))
+    """))
+    cfg = Config.fromfile(str(path))
+    cfg.dump(str(tmp_path / 'dumped.py'))
+    for c in (cfg, Config.fromfile(str(tmp_path / 'dumped.py'))):
+        with torch.device('meta'):
+            model = MODELS.build(c.model)
+        assert {p: model.backbone.assignment.nonzero(p)
+                for p in layers} == layers
