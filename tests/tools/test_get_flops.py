@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+
+from cakes_mmaction.analysis import config_complexity, format_report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+TOOL = os.path.join(ROOT, 'tools', 'analysis', 'get_flops.py')
+CONFIG = os.path.join(ROOT, 'configs', '_base_', 'models', 'cakes_r50.py')
+
+
+def _tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('get_flops', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parse_args_defaults():
+    args = _tool().parse_args([CONFIG])
+    assert args.shape == [1, 3, 8, 224, 224] and args.cfg_options is None
+    args = _tool().parse_args([
+        CONFIG, '--shape', '2', '3', '4', '32', '32', '--cfg-options',
+        'model.backbone.assignment=cakes12d_c'
+    ])
+    assert args.shape == [2, 3, 4, 32, 32]
+    assert args.cfg_options == {'model.backbone.assignment': 'cakes12d_c'}
+
+
+def test_cli_prints_the_report(tmp_path):
+    """Subprocess smoke test, from another working directory."""
+    options = {'model.backbone.assignment': 'cakes12d_c'}
+    proc = subprocess.run(
+        [sys.executable, TOOL, CONFIG, '--shape', '1', '3', '2', '32', '32',
+         '--cfg-options', 'model.backbone.assignment=cakes12d_c'],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = format_report(
+        config_complexity(CONFIG, (1, 3, 2, 32, 32), options))
+    assert proc.stdout == expected
+    assert 'layer4.2.conv2' in proc.stdout and 'n 3x1x1' in proc.stdout
