@@ -1,7 +1,6 @@
 import torch
-from mmengine.config import Config
-
 from mmaction.registry import MODELS
+from mmengine.config import Config
 
 
 def test_base_config_builds_recognizer():

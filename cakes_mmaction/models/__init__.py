@@ -1,5 +1,6 @@
 """Registers the CAKES components in mmaction2's ``MODELS`` registry."""
 from mmaction.registry import MODELS
+
 from ..layers import CAKESConv3d
 from .resnet3d_cakes import ResNet3dCAKES
 

@@ -2,12 +2,12 @@
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
+from mmaction.models.backbones.resnet3d import ResNet3d
+from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from mmaction.models.backbones.resnet3d import ResNet3d
-from mmaction.registry import MODELS
 from ..assignment import Assignment, AssignmentError
 from ..layers import CAKESConv3d
 
