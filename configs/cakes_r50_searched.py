@@ -4,8 +4,9 @@
 # 3e-4 (none on BatchNorm and biases), grad-norm clip 20, dropout 0.3,
 # best top-1 checkpoint kept. No supernet weights are inherited.
 #
+#   A=work_dirs/cakes_r50_search_c_sthv1/assignment.json
 #   python tools/train.py configs/cakes_r50_searched.py --cfg-options \
-#       model.backbone.assignment=work_dirs/cakes_r50_search_c_sthv1/assignment.json \
+#       model.backbone.assignment=$A \
 #       model.backbone.pretrained=checkpoints/resnet50_torchvision.pth
 #
 # model.backbone.assignment: the file tools/export_assignment.py wrote (it

@@ -67,7 +67,8 @@ def main(argv=None):
           f'{meta["reference"]["params"]:,}')
     if 'budget' in meta:
         b = meta['budget']
-        print(f'{b["metric"]} budget {b["budget"]:,}: reached {b["reached"]:,}')
+        print(f'{b["metric"]} budget {b["budget"]:,}: reached '
+              f'{b["reached"]:,}')
 
 
 if __name__ == '__main__':

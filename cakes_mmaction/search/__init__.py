@@ -4,8 +4,8 @@ Importing it registers ``ResNet3dCAKESSupernet`` and
 ``CAKESSearchRecognizer`` in mmaction2's ``MODELS`` and
 ``CAKESSparsityHook`` in its ``HOOKS``.
 """
-from .export import (export_assignment, parse_budget, select_budget,
-                     select_top_c, searched_geometry)
+from .export import (export_assignment, parse_budget, searched_geometry,
+                     select_budget, select_top_c)
 from .hooks import CAKESSparsityHook
 from .supernet import CAKESSearchRecognizer, ResNet3dCAKESSupernet
 from .supernet_conv import (CAKESSupernetConv3d, shape_penalty_weights,

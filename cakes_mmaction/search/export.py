@@ -151,7 +151,8 @@ def select_budget(importances: Importances,
             block = flat[i * width:(i + 1) * width]
             order = top_c_indices(block, width)
             ranked.append(block[order].tolist())
-        layers.append((path, shapes, unit, ranked, list(start[path].values())))
+        layers.append(
+            (path, shapes, unit, ranked, [start[path][s] for s in shapes]))
     total = _total(start, geometries, metric)
     cheapest = sum(min(unit) * sum(counts)
                    for _, _, unit, _, counts in layers)

@@ -137,6 +137,6 @@ class CAKESSparsityHook(Hook):
         """Log the shape shares export would give now."""
         if not self.every_n_train_iters(runner, self.interval):
             return
-        shares = selected_shares(self._model(runner).supernet_layers())
+        shares = selected_shares(self._model(runner).supernet_layers)
         for shape, share in shares.items():
             runner.message_hub.update_scalar(f'train/share_{shape}', share)

@@ -167,8 +167,9 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
                 state_dict[key] = tiled / groups if self.scheme == 'C' \
                     else tiled
         used = super().inflate_from_state_dict_2d(state_dict, logger)
+        layers = self.supernet_layers
         for path, params in norms.items():
-            layer = self.cakes_sites()[path].conv
+            layer = layers[path]
             bn_2d = path.replace('conv', 'bn')
             used += [
                 f'{bn_2d}.{name}' for name in layer.inflate_bn_from_2d(params)
@@ -205,7 +206,7 @@ class CAKESSearchRecognizer(Recognizer3D):
     def __init__(self, *args, sparsity: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        layers = self.supernet_layers()
+        layers = self.supernet_layers
         if not layers:
             raise ValueError(
                 'CAKESSearchRecognizer needs a backbone with CAKES supernet '
@@ -241,12 +242,10 @@ class CAKESSearchRecognizer(Recognizer3D):
                              f'{merged["reweight"]!r}')
         return dict(s=float(s), reweight=merged['reweight'])
 
+    @property
     def supernet_layers(self) -> Dict[str, CAKESSupernetConv3d]:
-        """The backbone's supernet layers by module path.
-
-        Returns:
-            dict[str, CAKESSupernetConv3d]: Module order.
-        """
+        """dict[str, CAKESSupernetConv3d]: The backbone's supernet layers
+        by module path, in module order."""
         found = OrderedDict()
         for name, module in self.backbone.named_modules():
             if isinstance(module, CAKESSupernetConv3d):
@@ -276,7 +275,7 @@ class CAKESSearchRecognizer(Recognizer3D):
         """
         penalties = [
             layer.l1_penalty(self.sparsity['reweight'])
-            for layer in self.supernet_layers().values()
+            for layer in self.supernet_layers.values()
         ]
         scale = self.sparsity['s'] * self.sparsity_lambda
         return scale * torch.stack(penalties).sum()

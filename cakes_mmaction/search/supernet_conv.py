@@ -123,8 +123,8 @@ class CAKESSupernetConv3d(CAKESConv3d):
         scheme (str): ``'C'`` or ``'P'``. Defaults to ``'C'``.
         norm (nn.Module, optional): An affine BatchNorm over
             ``len(shapes) * width`` channels (e.g. from mmcv's
-            ``build_norm_layer``, for SyncBN). Defaults to None, which
-            builds ``nn.BatchNorm3d``.
+            ``build_norm_layer``, for SyncBN). Defaults to None (an
+            ``nn.BatchNorm3d``).
         spatial_stride (int): Stride along H and W. Defaults to 1.
         temporal_stride (int): Stride along T. Defaults to 1.
         dilation (int | tuple[int, int, int]): Dilation. Defaults to 1.

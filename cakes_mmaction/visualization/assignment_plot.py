@@ -148,6 +148,13 @@ def plot_assignments(assignments: Sequence[Assignment],
     return fig
 
 
+def _si(value: float) -> str:
+    for unit, scale in (('G', 1e9), ('M', 1e6), ('K', 1e3)):
+        if abs(value) >= scale:
+            return f'{value / scale:.2f}{unit}'
+    return f'{value:g}'
+
+
 def assignment_table(assignments: Sequence[Assignment],
                      labels: Optional[Sequence[str]] = None) -> str:
     """The counts of one or more assignments as a text table.
@@ -208,13 +215,13 @@ def assignment_table(assignments: Sequence[Assignment],
         ref = a.meta.get('reference') or {}
         if 'flops' not in a.meta or 'flops' not in ref:
             continue
-        line = (f'{label}: CAKES layers {a.meta["flops"] / 1e9:.3f} GFLOPs '
-                f'({100 * a.meta["flops"] / ref["flops"]:.1f}% of all-3D '
-                f'{ref["flops"] / 1e9:.3f}), {a.meta["params"] / 1e6:.3f} M '
-                f'params ({100 * a.meta["params"] / ref["params"]:.1f}% of '
-                f'{ref["params"] / 1e6:.3f})')
+        line = (f'{label}: CAKES layers {_si(a.meta["flops"])} FLOPs, '
+                f'{_si(a.meta["params"])} params = '
+                f'{100 * a.meta["flops"] / ref["flops"]:.1f}% / '
+                f'{100 * a.meta["params"] / ref["params"]:.1f}% of all-3D '
+                f'({_si(ref["flops"])}, {_si(ref["params"])})')
         if 'input_shape' in a.meta:
-            line += f' at input {tuple(a.meta["input_shape"])}'
+            line += ' at input ' + 'x'.join(map(str, a.meta['input_shape']))
         lines.append(line)
     return '\n'.join(lines)
 

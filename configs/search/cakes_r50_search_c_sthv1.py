@@ -4,7 +4,8 @@
 # for batch 96, x0.1 at epochs 50 and 60.
 #
 #   python tools/train.py configs/search/cakes_r50_search_c_sthv1.py
-#   python tools/export_assignment.py configs/search/cakes_r50_search_c_sthv1.py \
+#   python tools/export_assignment.py \
+#       configs/search/cakes_r50_search_c_sthv1.py \
 #       work_dirs/cakes_r50_search_c_sthv1/epoch_70.pth \
 #       --out work_dirs/cakes_r50_search_c_sthv1/assignment.json
 #

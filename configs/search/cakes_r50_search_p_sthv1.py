@@ -6,7 +6,8 @@
 # lr 0.04 for batch 96, x0.1 at epochs 100 and 120.
 #
 #   python tools/train.py configs/search/cakes_r50_search_p_sthv1.py
-#   python tools/export_assignment.py configs/search/cakes_r50_search_p_sthv1.py \
+#   python tools/export_assignment.py \
+#       configs/search/cakes_r50_search_p_sthv1.py \
 #       work_dirs/cakes_r50_search_p_sthv1/epoch_140.pth \
 #       --out work_dirs/cakes_r50_search_p_sthv1/assignment.json
 #

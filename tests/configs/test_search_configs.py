@@ -7,8 +7,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import MODELS, TRANSFORMS
 from cakes_mmaction.layers import CAKESConv3d
+from mmaction.registry import MODELS, TRANSFORMS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -22,7 +22,7 @@ class GammaRecorder(Hook):
     """Gives the supernet gammas both signs before training; keeps them."""
 
     def before_train(self, runner):
-        self.layers = runner.model.supernet_layers()
+        self.layers = runner.model.supernet_layers
         self.before = {}
         for path, layer in self.layers.items():
             n = layer.out_channels

@@ -16,7 +16,7 @@ class SearchRecorder(Hook):
     """Records the candidate masks and BN statistics of every iteration."""
 
     def before_train(self, runner):
-        self.layers = runner.model.supernet_layers()
+        self.layers = runner.model.supernet_layers
         self.start_stats = {
             p: layer.bn.running_mean.clone()
             for p, layer in self.layers.items()

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from cakes_mmaction.search import CAKESSupernetConv3d
 from cakes_mmaction.shapes import SHAPE_SETS
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from tiny_rawframes import fake_torchvision_2d
 
 TINY = dict(depth=50, stage_blocks=(1, 1, 1, 1), base_channels=8)
@@ -124,7 +124,7 @@ def test_loss_sparsity_is_the_formula(reweight):
     model = recognizer('C', dict(s=0.01, reweight=reweight))
     torch.manual_seed(0)
     expected = 0.0
-    for layer in model.supernet_layers().values():
+    for layer in model.supernet_layers.values():
         with torch.no_grad():
             layer.bn.weight.copy_(torch.randn(layer.out_channels))
         gammas = layer.bn.weight.detach().abs().view(3, -1).sum(dim=1)
@@ -136,6 +136,6 @@ def test_loss_sparsity_is_the_formula(reweight):
     assert {k for k in losses if 'loss' in k} == {'loss_cls', 'loss_sparsity'}
     assert losses['loss_sparsity'].item() == pytest.approx(
         0.01 * 0.5 * expected, rel=1e-5)
-    p_losses = recognizer('P').loss(torch.randn(2, 1, 3, 4, 32, 32),
-                                        samples)
+    p_losses = recognizer('P').loss(
+        torch.randn(2, 1, 3, 4, 32, 32), samples)
     assert {k for k in p_losses if 'loss' in k} == {'loss_cls'}

@@ -6,8 +6,8 @@ import sys
 import torch
 from mmengine.config import Config
 
-from mmaction.registry import MODELS
 from cakes_mmaction.assignment import Assignment
+from mmaction.registry import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -28,7 +28,7 @@ def test_export_then_plot(tmp_path):
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(os.path.join(ROOT, CONFIG)).model)
     with torch.no_grad():
-        for layer in model.supernet_layers().values():
+        for layer in model.supernet_layers.values():
             layer.bn.weight.copy_(torch.randn(layer.out_channels))
     checkpoint = str(tmp_path / 'search.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)

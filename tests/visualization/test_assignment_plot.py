@@ -35,8 +35,11 @@ def test_plot_bars_are_the_shares_and_leave_pyplot_alone():
 def test_table_lists_counts_totals_and_shares():
     a = Assignment({'layer1.0.conv2': {'3x3x3': 3, '3x1x1': 1},
                     'layer2.0.conv2': {'3x3x3': 2, '3x1x1': 6}},
-                   meta=dict(flops=50, params=10,
-                             reference=dict(flops=200, params=40)),
+                   meta=dict(
+                       flops=5e8,
+                       params=1000,
+                       input_shape=[1, 3, 8, 4, 4],
+                       reference=dict(flops=2e9, params=4000)),
                    source='x/searched.json')
     text = assignment_table([a])
     lines = text.splitlines()
@@ -46,7 +49,9 @@ def test_table_lists_counts_totals_and_shares():
     assert lines[4].split() == ['layer2.0.conv2', '8', '|', '2', '6']
     assert lines[6].split() == ['total', '|', '5', '7']
     assert lines[7].split() == ['share', '|', '41.7%', '58.3%']
-    assert '25.0% of all-3D' in lines[8]
+    assert lines[8] == ('searched: CAKES layers 500.00M FLOPs, 1.00K params '
+                        '= 25.0% / 25.0% of all-3D (2.00G, 4.00K) at input '
+                        '1x3x8x4x4')
 
 
 def test_render_writes_a_png(tmp_path):
