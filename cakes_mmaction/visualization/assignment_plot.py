@@ -91,8 +91,10 @@ def plot_assignments(assignments: Sequence[Assignment],
     layers, shapes = _union(assignments)
     k = len(assignments)
     if figsize is None:
-        figsize = (min(18.0, max(6.0,
-                                 0.2 * len(layers) * (k + 0.6) + 2.5)), 4.5)
+        # Room for the bars, the legend on the right and the title.
+        width = max(6.0, 0.2 * len(layers) * (k + 0.6) + 2.5,
+                    0.09 * len(title or '') + 3.0)
+        figsize = (min(18.0, width), 4.5)
     fig = Figure(figsize=tuple(figsize), layout='constrained')
     ax = fig.add_subplot()
     bar = 0.8 / k
