@@ -175,6 +175,8 @@ class ResNet3dCAKES(ResNet3d):
                 else:
                     self._inflate_conv_params(module.conv, state_dict,
                                               conv_2d, used)
+            if not module.with_norm:
+                continue  # a layer owning its norm (search supernets)
             if bn_2d + '.weight' in state_dict:
                 self._inflate_bn_params(module.bn, state_dict, bn_2d, used)
             else:

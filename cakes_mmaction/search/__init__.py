@@ -1,0 +1,19 @@
+"""Kernel-shrinking search: supernets, the sparsity hook, export.
+
+Importing it registers ``ResNet3dCAKESSupernet`` and
+``CAKESSearchRecognizer`` in mmaction2's ``MODELS`` and
+``CAKESSparsityHook`` in its ``HOOKS``.
+"""
+from .export import (export_assignment, parse_budget, searched_geometry,
+                     select_budget, select_top_c)
+from .hooks import CAKESSparsityHook
+from .supernet import CAKESSearchRecognizer, ResNet3dCAKESSupernet
+from .supernet_conv import (CAKESSupernetConv3d, shape_penalty_weights,
+                            top_c_indices)
+
+__all__ = [
+    'CAKESSupernetConv3d', 'ResNet3dCAKESSupernet', 'CAKESSearchRecognizer',
+    'CAKESSparsityHook', 'select_top_c', 'select_budget', 'parse_budget',
+    'searched_geometry', 'export_assignment', 'shape_penalty_weights',
+    'top_c_indices'
+]

@@ -1,0 +1,75 @@
+"""Export the channel assignment searched by a CAKES supernet.
+
+Example::
+
+    python tools/export_assignment.py \
+        configs/search/cakes_r50_search_c_sthv1.py \
+        work_dirs/cakes_r50_search_c_sthv1/epoch_70.pth \
+        --out work_dirs/cakes_r50_search_c_sthv1/assignment.json
+
+    # beyond the paper: meet a FLOP budget (of the CAKES layers)
+    python tools/export_assignment.py CONFIG CKPT --out a.json \
+        --flops-budget 40%
+
+The file plugs into the backbone: ``model.backbone.assignment=a.json``.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
+from cakes_mmaction.search import export_assignment  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Export the assignment of a CAKES search checkpoint: '
+        'per layer the top-C candidates by |gamma| (the paper), or a '
+        'global parameter/FLOP budget.')
+    parser.add_argument('config', help='search config file')
+    parser.add_argument('checkpoint', help='search checkpoint')
+    parser.add_argument(
+        '--out', required=True, help='assignment file (.json or .yaml)')
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        '--flops-budget',
+        help='budget on the multiply-adds of the CAKES layers: a number '
+        '(3.2e9, 3.2G) or a percentage of the all-3x3x3 network (40%%)')
+    budget.add_argument(
+        '--params-budget',
+        help='the same on the parameters of the CAKES layers')
+    parser.add_argument(
+        '--input-shape',
+        type=int,
+        nargs=3,
+        default=[8, 224, 224],
+        metavar=('T', 'H', 'W'),
+        help='clip the costs refer to (default: 8 224 224)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    assignment = export_assignment(
+        args.config,
+        args.checkpoint,
+        flops_budget=args.flops_budget,
+        params_budget=args.params_budget,
+        input_shape=(1, 3) + tuple(args.input_shape))
+    assignment.save(args.out)
+    meta = assignment.meta
+    print(f'wrote {args.out}: {len(assignment)} layers, scheme '
+          f'{meta["scheme"]}, shape totals {assignment.totals()}')
+    print(f'CAKES layers: {meta["flops"]:,} multiply-adds, {meta["params"]:,}'
+          f' params; all-3x3x3: {meta["reference"]["flops"]:,} and '
+          f'{meta["reference"]["params"]:,}')
+    if 'budget' in meta:
+        b = meta['budget']
+        print(f'{b["metric"]} budget {b["budget"]:,}: reached '
+              f'{b["reached"]:,}')
+
+
+if __name__ == '__main__':
+    main()
