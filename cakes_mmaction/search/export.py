@@ -279,10 +279,9 @@ def export_assignment(config: Any,
         ``input_shape``, ``cost_scope``, ``params``, ``flops`` and
         ``reference`` (all-3x3x3 params and FLOPs).
     """
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
-
-    from mmaction.registry import MODELS
     if flops_budget is not None and params_budget is not None:
         raise ValueError('give either a FLOP or a parameter budget, not both')
     cfg = Config.fromfile(config) if isinstance(config,

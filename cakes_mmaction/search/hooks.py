@@ -3,10 +3,10 @@ from collections import OrderedDict
 from typing import Dict, Optional
 
 import torch
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmaction.registry import HOOKS
 from .supernet_conv import top_c_indices
 
 __all__ = ['CAKESSparsityHook', 'selected_shares']

@@ -4,12 +4,12 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_norm_layer
-from mmengine.logging import MMLogger
-
 from mmaction.models.backbones.resnet3d import Bottleneck3d
 from mmaction.models.recognizers import Recognizer3D
 from mmaction.registry import MODELS
+from mmcv.cnn import build_norm_layer
+from mmengine.logging import MMLogger
+
 from ..models import ResNet3dCAKES
 from .supernet_conv import SCHEMES, CAKESSupernetConv3d
 

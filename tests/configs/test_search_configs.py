@@ -4,11 +4,11 @@ import sys
 
 import pytest
 import torch
+from mmaction.registry import MODELS, TRANSFORMS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from cakes_mmaction.layers import CAKESConv3d
-from mmaction.registry import MODELS, TRANSFORMS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -4,6 +4,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 
 from cakes_mmaction._compat import UnsafeCheckpointError
 from cakes_mmaction.assignment import Assignment, AssignmentError
@@ -11,7 +12,6 @@ from cakes_mmaction.cost import LayerGeometry, capture_geometry, cost_table
 from cakes_mmaction.search import (export_assignment, parse_budget,
                                    searched_geometry, select_budget,
                                    select_top_c)
-from mmaction.registry import MODELS
 
 TINY = dict(depth=50, stage_blocks=(1, 1, 1, 1), base_channels=8)
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from tiny_rawframes import demo_config
 
 from cakes_mmaction.search import CAKESSparsityHook
-from tiny_rawframes import demo_config
 
 
 def test_lambda_schedule():

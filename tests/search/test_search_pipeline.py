@@ -5,11 +5,11 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from tiny_rawframes import demo_config
 
 from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.cost import capture_geometry, cost_table
 from cakes_mmaction.search import export_assignment
-from tiny_rawframes import demo_config
 
 
 class SearchRecorder(Hook):

@@ -1,11 +1,11 @@
 import pytest
 import torch
-
-from cakes_mmaction.search import CAKESSupernetConv3d
-from cakes_mmaction.shapes import SHAPE_SETS
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from tiny_rawframes import fake_torchvision_2d
+
+from cakes_mmaction.search import CAKESSupernetConv3d
+from cakes_mmaction.shapes import SHAPE_SETS
 
 TINY = dict(depth=50, stage_blocks=(1, 1, 1, 1), base_channels=8)
 

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 
 from cakes_mmaction.assignment import Assignment
-from mmaction.registry import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
