@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 
 __all__ = [
     'check_image_file', 'decode_image_file', 'frame_path', 'count_frames',
-    'check_video_file', 'probe_video'
+    'check_video_file', 'mp4_structure_problem', 'probe_video'
 ]
 
 _JPEG_SOI = b'\xff\xd8'
@@ -129,8 +129,63 @@ def count_frames(frame_dir: str, filename_tmpl: str) -> List[int]:
     return sorted(numbers)
 
 
+_MP4_EXTS = ('.mp4', '.m4v', '.mov', '.3gp')
+_MP4_TOP_BOXES = {
+    b'ftyp', b'moov', b'mdat', b'free', b'skip', b'wide', b'uuid', b'pdin',
+    b'moof', b'mfra', b'meta', b'styp', b'sidx', b'pnot', b'junk'
+}
+
+
+def mp4_structure_problem(path: str) -> Optional[str]:
+    """Walk the top-level boxes of an MP4/MOV file.
+
+    A copy cut short ends inside a box whose header promises more bytes;
+    decord then fails with a message that names neither the file nor the
+    cause. This reads only the box headers.
+
+    Args:
+        path (str): The video.
+
+    Returns:
+        str | None: Why the container is bad, or None.
+    """
+    import struct
+    size = osp.getsize(path)
+    seen = []
+    with open(path, 'rb') as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            header = f.read(16)
+            if len(header) < 8:
+                return (f'truncated MP4: {len(header)} stray bytes at the '
+                        f'end (offset {pos})')
+            box_size, kind = struct.unpack('>I4s', header[:8])
+            if not seen and kind not in _MP4_TOP_BOXES:
+                return (f'not an MP4/MOV container (first box type '
+                        f'{kind!r})')
+            if box_size == 1:
+                if len(header) < 16:
+                    return f'truncated MP4: box {kind!r} header is cut'
+                box_size = struct.unpack('>Q', header[8:16])[0]
+            elif box_size == 0:
+                box_size = size - pos
+            if box_size < 8:
+                return f'corrupt MP4: box {kind!r} has size {box_size}'
+            if pos + box_size > size:
+                return (f'truncated MP4: box {kind.decode("latin-1")!r} '
+                        f'declares {box_size} bytes from offset {pos} but '
+                        f'the file ends at {size} (a copy or download was '
+                        f'cut short)')
+            seen.append(kind)
+            pos += box_size
+    if b'moov' not in seen and b'moof' not in seen:
+        return 'MP4 without a moov box (index): the file is incomplete'
+    return None
+
+
 def check_video_file(path: str) -> Optional[str]:
-    """Cheap check of a video file: present and not empty.
+    """Cheap check of a video file: present, not empty, whole container.
 
     Args:
         path (str): The video.
@@ -144,6 +199,8 @@ def check_video_file(path: str) -> Optional[str]:
         return 'not a regular file'
     if osp.getsize(path) == 0:
         return 'empty video file (0 bytes)'
+    if osp.splitext(path)[1].lower() in _MP4_EXTS:
+        return mp4_structure_problem(path)
     return None
 
 

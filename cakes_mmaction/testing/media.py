@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = [
     'write_frames', 'write_video', 'truncate_file', 'mp4_faststart',
-    'write_list'
+    'write_list', 'zero_tail'
 ]
 
 
@@ -103,6 +103,23 @@ def truncate_file(path: str, keep: float) -> int:
     with open(path, 'r+b') as f:
         f.truncate(new)
     return new
+
+
+def zero_tail(path: str, keep: float) -> None:
+    """Overwrite the end of a file with zeros, keeping its size.
+
+    This is what a file preallocated by a copy tool looks like after a
+    crash: the container is whole, the data is not.
+
+    Args:
+        path (str): The file.
+        keep (float): Fraction of the bytes left intact.
+    """
+    size = osp.getsize(path)
+    start = int(size * keep)
+    with open(path, 'r+b') as f:
+        f.seek(start)
+        f.write(bytes(size - start))
 
 
 def _boxes(buf: bytes, start: int, end: int) -> Iterator[tuple]:

@@ -10,7 +10,7 @@ from cakes_mmaction.datasets import (AnnotationError, DataFaultError,
                                      RobustRawframeDataset,
                                      RobustVideoDataset, SkipLimitError)
 from cakes_mmaction.testing.media import (truncate_file, write_frames,
-                                          write_list, write_video)
+                                          write_list, write_video, zero_tail)
 from mmaction.registry import DATASETS
 from mmaction.utils import register_all_modules
 
@@ -256,18 +256,25 @@ def videos_root(tmp_path_factory):
     open(osp.join(root, 'empty.mp4'), 'wb').close()
     with open(osp.join(root, 'garbage.mp4'), 'wb') as f:
         f.write(np.random.RandomState(0).bytes(3000))
+    write_video(osp.join(root, 'zeros.mp4'), 12, seed=2)
+    zero_tail(osp.join(root, 'zeros.mp4'), 0.3)
+    with open(osp.join(root, 'junk.avi'), 'wb') as f:
+        f.write(np.random.RandomState(1).bytes(3000))
     write_list(
-        osp.join(root, 'list.txt'),
-        ['good.mp4 0', 'cut.mp4 1', 'empty.mp4 0', 'garbage.mp4 1',
-         'absent.mp4 0'])
+        osp.join(root, 'list.txt'), [
+            'good.mp4 0', 'cut.mp4 1', 'empty.mp4 0', 'garbage.mp4 1',
+            'absent.mp4 0', 'zeros.mp4 1', 'junk.avi 0'
+        ])
     return root
 
 
 @pytest.mark.parametrize('index,words', [
-    (1, 'av_read_frame failed'),
+    (1, 'truncated MP4'),
     (2, 'empty video file'),
-    (3, 'DecordInit failed'),
+    (3, 'not an MP4/MOV container'),
     (4, 'missing video file'),
+    (5, 'DecordDecode failed: DECORDError'),
+    (6, 'DecordInit failed'),
 ])
 def test_video_faults_name_the_file(videos_root, index, words):
     dataset = DATASETS.build(
@@ -282,8 +289,9 @@ def test_video_faults_name_the_file(videos_root, index, words):
         dataset[index]
     message = str(info.value)
     assert f'list.txt:{index + 1}: sample {index}: ' in message
-    media = ['good', 'cut', 'empty', 'garbage', 'absent'][index]
-    assert osp.join(videos_root, f'{media}.mp4') in message
+    media = ['good.mp4', 'cut.mp4', 'empty.mp4', 'garbage.mp4', 'absent.mp4',
+             'zeros.mp4', 'junk.avi'][index]
+    assert osp.join(videos_root, media) in message
     assert words in message
 
 
@@ -299,7 +307,7 @@ def test_video_skip_serves_only_good_clips(videos_root):
     np.random.seed(1)
     for i in range(len(dataset)):
         assert dataset[i]['inputs'].shape == (1, 3, 4, 16, 16)
-    assert dataset.skip_summary()['skipped'] == 4
+    assert dataset.skip_summary()['skipped'] == 6
 
 
 def test_direct_construction_matches_registry(frames_root):
