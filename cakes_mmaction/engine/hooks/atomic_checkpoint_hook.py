@@ -140,6 +140,7 @@ class AtomicCheckpointHook(CheckpointHook):
         self._rng_states: Optional[list] = None
         self._scratch: Optional[str] = None
         self._deferring = False
+        self._train_rng: Optional[dict] = None
 
     # -- where checkpoints are -----------------------------------------
     def _checkpoint_dir(self, runner) -> Optional[str]:
@@ -278,9 +279,37 @@ class AtomicCheckpointHook(CheckpointHook):
         for operation, path in queue:  # reached only when the save worked
             getattr(backend, operation)(path)
 
+    def before_val(self, runner) -> None:
+        """Keep the training random state out of validation's reach.
+
+        Validation draws random numbers (a DataLoader iterator draws its
+        base seed, some pipelines are random) after the epoch's checkpoint
+        was written. A resumed run does not repeat that validation, so the
+        state saved in the checkpoint would not be where the uninterrupted
+        run continues. Restoring it in :meth:`after_val` makes validation
+        neutral for training.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        if self.save_rng_state:
+            self._train_rng = _rng_state()
+
+    def after_val(self, runner) -> None:
+        """Restore the random state saved in :meth:`before_val`.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        if self._train_rng is not None:
+            _set_rng_state(self._train_rng)
+            self._train_rng = None
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         if self.save_rng_state:
-            state = _rng_state()
+            # Inside validation (save_best), save the state training will
+            # continue from, not validation's.
+            state = self._train_rng or _rng_state()
             self._rng_states = (
                 all_gather_object(state) if is_distributed() else [state])
         with self._deferred_removals():
