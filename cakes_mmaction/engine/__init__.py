@@ -2,10 +2,11 @@
 from .checkpoint_io import (AtomicLocalBackend, CheckpointWriteError,  # noqa
                             atomic_write_bytes, find_resume_checkpoint,
                             verify_checkpoint_file)
-from .hooks import AtomicCheckpointHook  # noqa: F401
+from .hooks import AtomicCheckpointHook, DistWatchdogHook  # noqa: F401
+from .watchdog import PeerWatchdog  # noqa: F401
 
 __all__ = [
     'AtomicLocalBackend', 'CheckpointWriteError', 'atomic_write_bytes',
     'find_resume_checkpoint', 'verify_checkpoint_file',
-    'AtomicCheckpointHook'
+    'AtomicCheckpointHook', 'DistWatchdogHook', 'PeerWatchdog'
 ]

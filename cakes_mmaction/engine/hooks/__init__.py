@@ -1,4 +1,5 @@
 """Hooks registered in mmaction2's ``HOOKS`` registry."""
 from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .dist_watchdog_hook import DistWatchdogHook
 
-__all__ = ['AtomicCheckpointHook']
+__all__ = ['AtomicCheckpointHook', 'DistWatchdogHook']
