@@ -154,17 +154,19 @@ def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
         with torch.serialization.safe_globals(safe_checkpoint_globals()):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
-    except UnsafeCheckpointError:
+    except (UnsafeCheckpointError, MemoryError):
         raise
-    except (torch.serialization.pickle.UnpicklingError, RuntimeError,
-            EOFError, ValueError, AttributeError, OSError) as err:
-        # torch reports a cut zip archive as OSError(EINVAL); a missing or
-        # unreadable path stays the OSError it is.
+    except Exception as err:
+        # On arbitrary bytes the weights-only unpickler fails with
+        # UnpicklingError, IndexError, KeyError, ...; torch reports a cut
+        # zip archive as OSError(EINVAL). A missing or unreadable path
+        # stays the OSError it is.
         if isinstance(err, OSError) and not (
                 isinstance(filename, (str, os.PathLike))
                 and os.path.isfile(filename)):
             raise
-        detail = _describe_unloadable(filename) or str(err).splitlines()[0]
+        detail = _describe_unloadable(filename) or (
+            str(err).splitlines() or [type(err).__name__])[0]
         raise UnsafeCheckpointError(
             f'{filename}: not a checkpoint that can be loaded safely '
             f'(expected a torch/mmengine checkpoint holding tensors and '

@@ -17,6 +17,7 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from mmaction.registry import HOOKS
+from ..checkpoint_fit import check_checkpoint_fits
 from ..checkpoint_io import (atomic_write_text, find_resume_checkpoint,
                              remove_stale_temp_files, verify_checkpoint_file)
 
@@ -122,21 +123,34 @@ class AtomicCheckpointHook(CheckpointHook):
       deterministic mode ends with the same weights as an uninterrupted
       one (dropout and random augmentation included).
 
+    - a checkpoint loaded with ``load_from``/``--resume`` (or by
+      ``tools/test.py``) is checked against the model before its weights
+      are copied (``check_checkpoint_fits``): one error naming the file
+      when it belongs to another model, instead of a log of missing keys
+      and random weights.
+
     Args:
         *args: Positional arguments of CheckpointHook.
         save_rng_state (bool): Save and restore random states. Defaults to
             True.
+        check_fit (bool): Check loaded checkpoints against the model.
+            Defaults to True.
         **kwargs: Keyword arguments of CheckpointHook. ``backend_args``
             defaults to ``dict(backend='atomic_local')``; another backend
             (e.g. a remote store) keeps its own write semantics.
     """
 
-    def __init__(self, *args, save_rng_state: bool = True, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 save_rng_state: bool = True,
+                 check_fit: bool = True,
+                 **kwargs) -> None:
         if kwargs.get('backend_args') is None and kwargs.get(
                 'file_client_args') is None:
             kwargs['backend_args'] = dict(backend='atomic_local')
         super().__init__(*args, **kwargs)
         self.save_rng_state = save_rng_state
+        self.check_fit = check_fit
         self._rng_states: Optional[list] = None
         self._scratch: Optional[str] = None
         self._deferring = False
@@ -351,14 +365,26 @@ class AtomicCheckpointHook(CheckpointHook):
             checkpoint['message_hub'], runtime_info=info)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Restore this rank's random state when resuming.
+        """Check the checkpoint fits the model; restore random states.
+
+        mmengine calls this before it copies the weights into the model, so
+        a checkpoint of another model stops here with one message instead
+        of a log of missing keys and a run from random weights.
 
         Args:
             runner (Runner): The runner.
             checkpoint (dict): The loaded checkpoint.
         """
+        resuming = getattr(runner, '_resume', False)
+        if self.check_fit:
+            model = getattr(runner.model, 'module', runner.model)
+            check_checkpoint_fits(
+                model.state_dict(),
+                checkpoint,
+                str(getattr(runner, '_load_from', None) or 'the checkpoint'),
+                strict=resuming)
         states = checkpoint.get('rng_state')
-        if not getattr(runner, '_resume', False) or not self.save_rng_state:
+        if not resuming or not self.save_rng_state:
             return
         if not states:
             print_log(
