@@ -128,8 +128,8 @@ def dataset_specs(cfg: Config,
                   splits: Sequence[str] = _SPLITS) -> List[DatasetSpec]:
     """The rawframe and video datasets of a config's dataloaders.
 
-    Each dataset is built with ``lazy_init=True`` (the list is not read),
-    so paths are joined exactly as mmengine joins them.
+    Each dataset is built with ``lazy_init=True`` (the list is not read)
+    and no pipeline, so paths are joined exactly as mmengine joins them.
 
     Args:
         cfg (Config): The config.
@@ -151,7 +151,9 @@ def dataset_specs(cfg: Config,
                 loader['dataset'], 'to_dict') else dict(loader['dataset'])):
             with DefaultScope.overwrite_default_scope(
                     cfg.get('default_scope') or 'mmaction'):
-                dataset = DATASETS.build(dict(ds_cfg, lazy_init=True))
+                # The pipeline is not needed to find the files.
+                dataset = DATASETS.build(
+                    dict(ds_cfg, pipeline=[], lazy_init=True))
             if isinstance(dataset, RawframeDataset):
                 kind, prefix = 'rawframes', dataset.data_prefix.get('img')
             elif isinstance(dataset, VideoDataset):

@@ -4,14 +4,16 @@ from .checkpoint_io import (AtomicLocalBackend, CheckpointWriteError,  # noqa
                             verify_checkpoint_file)
 from .checkpoint_fit import (CheckpointMismatchError,  # noqa: F401
                              check_checkpoint_fits)
-from .hooks import AtomicCheckpointHook, DistWatchdogHook  # noqa: F401
+from .hooks import (AtomicCheckpointHook, DataFaultHook,  # noqa: F401
+                    DistWatchdogHook)
 from .validate import ConfigValidationError, validate_config  # noqa: F401
 from .watchdog import PeerWatchdog  # noqa: F401
 
 __all__ = [
     'AtomicLocalBackend', 'CheckpointWriteError', 'atomic_write_bytes',
     'find_resume_checkpoint', 'verify_checkpoint_file',
-    'AtomicCheckpointHook', 'DistWatchdogHook', 'PeerWatchdog',
+    'AtomicCheckpointHook', 'DataFaultHook', 'DistWatchdogHook',
+    'PeerWatchdog',
     'CheckpointMismatchError', 'check_checkpoint_fits',
     'ConfigValidationError', 'validate_config'
 ]

@@ -39,9 +39,9 @@ class ConfigValidationError(ValueError):
 
 
 def _get(cfg: Any, dotted: str) -> Any:
-    node = cfg
+    node = cfg.to_dict() if isinstance(cfg, Config) else cfg
     for part in dotted.split('.'):
-        if not isinstance(node, (dict, ConfigDict)) or part not in node:
+        if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
     return node
