@@ -60,8 +60,8 @@ def _split_line(text: str, kind: str, with_offset: bool,
         fields = text.split()
         need = 3 if with_offset else 2
         if len(fields) < need:
-            layout = ('frame_dir offset total_frames label' if with_offset
-                      else 'frame_dir total_frames label')
+            layout = ('frame_dir offset total_frames label'
+                      if with_offset else 'frame_dir total_frames label')
             raise ValueError(f'expected "{layout}", got {len(fields)} '
                              f'field(s)')
         offset = _parse_int(fields[1], 'offset') if with_offset else 0
@@ -72,16 +72,16 @@ def _split_line(text: str, kind: str, with_offset: bool,
 
 
 def parse_annotation_list(
-        ann_file: str,
-        kind: str,
-        *,
-        prefix: Optional[str] = None,
-        with_offset: bool = False,
-        multi_class: bool = False,
-        delimiter: str = ' ',
-        num_classes: Optional[int] = None,
-        allow_unlabelled: bool = False,
-        split: Optional[str] = None
+    ann_file: str,
+    kind: str,
+    *,
+    prefix: Optional[str] = None,
+    with_offset: bool = False,
+    multi_class: bool = False,
+    delimiter: str = ' ',
+    num_classes: Optional[int] = None,
+    allow_unlabelled: bool = False,
+    split: Optional[str] = None
 ) -> Tuple[List[AnnotationEntry], List[DataProblem]]:
     """Parse an annotation list and report every bad line.
 
@@ -110,9 +110,12 @@ def parse_annotation_list(
     if kind not in ('rawframes', 'video'):
         raise ValueError(f"kind must be 'rawframes' or 'video', got {kind!r}")
     if not osp.isfile(ann_file):
-        problem = DataProblem('missing', ann_file,
-                              'annotation list not found', ann_file,
-                              split=split)
+        problem = DataProblem(
+            'missing',
+            ann_file,
+            'annotation list not found',
+            ann_file,
+            split=split)
         return [], [problem]
     entries: List[AnnotationEntry] = []
     problems: List[DataProblem] = []
@@ -146,20 +149,23 @@ def parse_annotation_list(
             continue
         if not labels:
             if not allow_unlabelled:
-                bad(line_no, path, 'label_missing',
+                bad(
+                    line_no, path, 'label_missing',
                     'no label on this line (mmaction2 would use -1, which '
                     'no classifier accepts)')
                 continue
             labels = (-1, )
         elif len(labels) > 1 and not multi_class:
-            bad(line_no, path, 'bad_line',
+            bad(
+                line_no, path, 'bad_line',
                 f'{len(labels)} labels {list(labels)} but the dataset is '
                 'not multi_class')
             continue
         elif num_classes is not None:
             out = [la for la in labels if not 0 <= la < num_classes]
             if out:
-                bad(line_no, path, 'label_range',
+                bad(
+                    line_no, path, 'label_range',
                     f'label {out[0]} is outside [0, {num_classes}) of the '
                     f'classifier ({num_classes} classes)')
                 continue
@@ -168,7 +174,8 @@ def parse_annotation_list(
     return entries, problems
 
 
-def find_duplicates(entries: Sequence[AnnotationEntry], ann_file: str,
+def find_duplicates(entries: Sequence[AnnotationEntry],
+                    ann_file: str,
                     split: Optional[str] = None) -> List[DataProblem]:
     """Entries whose media path appeared on an earlier line.
 

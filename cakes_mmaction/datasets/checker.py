@@ -178,8 +178,11 @@ def dataset_specs(cfg: Config,
     return specs
 
 
-def _problem(spec: DatasetSpec, entry: AnnotationEntry, kind: str,
-             detail: str, path: Optional[str] = None) -> DataProblem:
+def _problem(spec: DatasetSpec,
+             entry: AnnotationEntry,
+             kind: str,
+             detail: str,
+             path: Optional[str] = None) -> DataProblem:
     return DataProblem(kind, path or entry.path, detail, spec.ann_file,
                        entry.line, spec.split)
 
@@ -187,12 +190,12 @@ def _problem(spec: DatasetSpec, entry: AnnotationEntry, kind: str,
 def _video_kind(reason: str) -> str:
     for prefix, kind in (('missing', 'missing'), ('empty', 'empty'),
                          ('not a regular', 'missing'),
-                         ('the video has no', 'empty'),
-                         ('cannot open', 'undecodable'),
-                         ('not an MP4', 'undecodable'),
-                         ('corrupt MP4', 'undecodable'),
-                         ('truncated MP4', 'truncated'),
-                         ('MP4 without', 'truncated')):
+                         ('the video has no', 'empty'), ('cannot open',
+                                                         'undecodable'),
+                         ('not an MP4', 'undecodable'), ('corrupt MP4',
+                                                         'undecodable'),
+                         ('truncated MP4', 'truncated'), ('MP4 without',
+                                                          'truncated')):
         if reason.startswith(prefix):
             return kind
     return 'corrupt_video'
@@ -204,8 +207,8 @@ def _frame_names(spec: DatasetSpec, index: int) -> List[str]:
     return [spec.filename_tmpl.format(index)]
 
 
-def check_entry(task: Tuple[DatasetSpec, AnnotationEntry, bool]
-                ) -> List[DataProblem]:
+def check_entry(
+        task: Tuple[DatasetSpec, AnnotationEntry, bool]) -> List[DataProblem]:
     """Check the media of one list entry (runs in a worker process).
 
     Args:
@@ -226,14 +229,18 @@ def check_entry(task: Tuple[DatasetSpec, AnnotationEntry, bool]
     expected = range(first, first + entry.total_frames)
     problems = []
     names = set(os.listdir(entry.path))
-    missing = [n for i in expected for n in _frame_names(spec, i)
-               if n not in names]
+    missing = [
+        n for i in expected for n in _frame_names(spec, i) if n not in names
+    ]
     if spec.modality == 'RGB':
         present = count_frames(entry.path, spec.filename_tmpl)
         if not present:
-            return [_problem(spec, entry, 'empty',
-                             'frame folder holds no frame files matching '
-                             f'{spec.filename_tmpl!r}')]
+            return [
+                _problem(
+                    spec, entry, 'empty',
+                    'frame folder holds no frame files matching '
+                    f'{spec.filename_tmpl!r}')
+            ]
         extra = [i for i in present if i >= first + entry.total_frames]
         if missing or (extra and not spec.with_offset):
             problems.append(
@@ -246,9 +253,10 @@ def check_entry(task: Tuple[DatasetSpec, AnnotationEntry, bool]
                     f'{" ..." if len(missing) > 5 else ""}'))
     elif missing:
         problems.append(
-            _problem(spec, entry, 'frame_count',
-                     f'{len(missing)} listed frame files are missing: '
-                     f'{missing[:5]}'))
+            _problem(
+                spec, entry, 'frame_count',
+                f'{len(missing)} listed frame files are missing: '
+                f'{missing[:5]}'))
     check = decode_image_file if full else check_image_file
     for index in expected:
         for name in _frame_names(spec, index):
@@ -321,15 +329,13 @@ def check_dataset(cfg: Config,
             allow_unlabelled=spec.test_mode and spec.split == 'test',
             split=spec.split)
         report.problems += problems
-        report.problems += find_duplicates(entries, spec.ann_file,
-                                           spec.split)
+        report.problems += find_duplicates(entries, spec.ann_file, spec.split)
         report.datasets.append(
             dict(asdict(spec), entries=len(entries) + len(problems)))
         for entry in entries:
             tasks.append((spec, entry, full_decode))
             if spec.split == 'train':
-                train_media.setdefault(entry.path, (spec.ann_file,
-                                                    entry.line))
+                train_media.setdefault(entry.path, (spec.ann_file, entry.line))
             else:
                 held_out.append((spec, entry))
     for spec, entry in held_out:

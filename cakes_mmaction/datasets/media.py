@@ -235,8 +235,10 @@ def probe_video(path: str,
     if total == 0:
         return 0, 'the video has no frames'
     if full_decode:
-        batches = [list(range(i, min(i + chunk, total)))
-                   for i in range(0, total, chunk)]
+        batches = [
+            list(range(i, min(i + chunk, total)))
+            for i in range(0, total, chunk)
+        ]
     else:
         batches = [[0, total - 1]] if total > 1 else [[0]]
     for indices in batches:

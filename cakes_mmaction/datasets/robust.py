@@ -153,7 +153,9 @@ class RobustDatasetMixin:
             return info['frame_dir']
         return info['filename']
 
-    def _fault(self, info: dict, detail: str,
+    def _fault(self,
+               info: dict,
+               detail: str,
                path: Optional[str] = None) -> DataFaultError:
         line = info.get('ann_line', '?')
         return DataFaultError(
@@ -256,8 +258,8 @@ class RobustDatasetMixin:
 
     def _diagnose_frames(self, info: dict, results: dict) -> Optional[str]:
         """Name the frame that made RawFrameDecode fail, if one is bad."""
-        if info.get('modality', 'RGB') != 'RGB' or 'frame_inds' not in (
-                results or {}):
+        if info.get('modality', 'RGB') != 'RGB' or 'frame_inds' not in (results
+                                                                        or {}):
             return None
         for path in self._frame_files(info, results):
             reason = decode_image_file(path)

@@ -12,11 +12,10 @@ CAKES branch weights (``...conv.branches.<shape>.weight``) are left to
 another channel assignment with both count tables.
 """
 import re
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping
 
 __all__ = [
-    'CheckpointMismatchError', 'checkpoint_state_dict',
-    'check_checkpoint_fits'
+    'CheckpointMismatchError', 'checkpoint_state_dict', 'check_checkpoint_fits'
 ]
 
 _BRANCH = '.branches.'

@@ -199,8 +199,8 @@ def verify_checkpoint_file(path: str) -> Optional[str]:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            if not any(n.endswith('/data.pkl') or n == 'data.pkl'
-                       for n in names):
+            if not any(
+                    n.endswith('/data.pkl') or n == 'data.pkl' for n in names):
                 return 'zip archive without data.pkl: not a torch checkpoint'
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as err:

@@ -87,12 +87,11 @@ def _check_values(cfg: Config, problems: List[str]) -> None:
                             f'{value!r}')
     for split in ('train', 'val', 'test'):
         loader = cfg.get(f'{split}_dataloader') or {}
-        if loader.get('num_workers') == 0 and loader.get(
-                'persistent_workers'):
+        if loader.get('num_workers') == 0 and loader.get('persistent_workers'):
             problems.append(f'{split}_dataloader: persistent_workers=True '
                             'needs num_workers > 0')
-    if not isinstance(cfg.get('model'), (dict, ConfigDict)) or (
-            'type' not in cfg.model):
+    if not isinstance(cfg.get('model'),
+                      (dict, ConfigDict)) or ('type' not in cfg.model):
         problems.append('model must be a dict with a "type"')
 
 
@@ -152,9 +151,9 @@ def _check_data(cfg: Config, problems: List[str],
 
 def _check_checkpoint(cfg: Config, model: Optional[Any],
                       problems: List[str]) -> None:
-    from .._compat import safe_torch_load
     from mmengine.runner.checkpoint import load_state_dict
 
+    from .._compat import safe_torch_load
     from .checkpoint_fit import check_checkpoint_fits, checkpoint_state_dict
     from .checkpoint_io import verify_checkpoint_file
     path = cfg.get('load_from')
@@ -183,8 +182,8 @@ def _check_checkpoint(cfg: Config, model: Optional[Any],
         load_state_dict(
             model, dict(checkpoint_state_dict(checkpoint)), logger='silent')
     except Exception as err:
-        problems.append(f'{key}: {err}' if path in str(err) else
-                        f'{key}: {path}: {err}')
+        problems.append(f'{key}: {err}' if path in
+                        str(err) else f'{key}: {path}: {err}')
 
 
 def validate_config(cfg: Config,

@@ -155,8 +155,8 @@ class PeerWatchdog:
     def stop(self) -> None:
         """Stop the thread (without saying the rank finished)."""
         self._stop.set()
-        if self._thread is not None and (
-                self._thread is not threading.current_thread()):
+        if self._thread is not None and (self._thread
+                                         is not threading.current_thread()):
             self._thread.join(timeout=self.interval + 5)
         self._thread = None
 
@@ -213,8 +213,8 @@ class PeerWatchdog:
             value = self._read('hb', peer)
             old = self._seen.get(peer)
             if old is None:
-                self._seen[peer] = (value, now if value is not None else
-                                    self._started)
+                self._seen[peer] = (value, now
+                                    if value is not None else self._started)
             elif old[0] != value:
                 self._seen[peer] = (value, now)
             since = self._seen[peer][1]

@@ -25,8 +25,7 @@ from mmengine.model import BaseModel
 from mmaction.registry import DATASETS, HOOKS, METRICS, MODELS
 
 __all__ = [
-    'ToyRecognizer', 'ToyDataset', 'ToyAccuracy', 'SelfKillHook',
-    'toy_config'
+    'ToyRecognizer', 'ToyDataset', 'ToyAccuracy', 'SelfKillHook', 'toy_config'
 ]
 
 
@@ -136,7 +135,10 @@ class SelfKillHook(Hook):
         self.rank = rank
         self.sig = getattr(signal, sig)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         if runner.iter + 1 != self.after_iter:
             return
@@ -188,8 +190,7 @@ def toy_config(work_dir: str,
         val_evaluator=dict(type='ToyAccuracy'),
         val_cfg=dict(),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         param_scheduler=[
             dict(type='MultiStepLR', milestones=[2], by_epoch=True)
         ],

@@ -32,8 +32,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--dist-timeout', type=int, default=None)
-    parser.add_argument('--watchdog', type=float, default=None,
-                        help='DistWatchdogHook timeout in seconds')
+    parser.add_argument(
+        '--watchdog',
+        type=float,
+        default=None,
+        help='DistWatchdogHook timeout in seconds')
     parser.add_argument('--ballast', type=int, default=0)
     parser.add_argument('--save-weights', default=None)
     return parser.parse_args(argv)

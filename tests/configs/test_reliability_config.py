@@ -59,8 +59,8 @@ def root(tmp_path_factory):
 
 def load(root, tmp_path, max_skips):
     path = str(tmp_path / 'cfg.py')
-    open(path, 'w').write(
-        CONFIG.format(repo=REPO, root=root, max_skips=max_skips))
+    open(path,
+         'w').write(CONFIG.format(repo=REPO, root=root, max_skips=max_skips))
     cfg = Config.fromfile(path)
     cfg.work_dir = str(tmp_path / 'work')
     return cfg
@@ -70,9 +70,8 @@ def test_fragment_switches_everything_on(root, tmp_path):
     cfg = load(root, tmp_path, 5)
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.interval == 1  # mmaction's, kept
-    assert [h.type for h in cfg.custom_hooks] == [
-        'DistWatchdogHook', 'DataFaultHook'
-    ]
+    assert [h.type for h in cfg.custom_hooks
+            ] == ['DistWatchdogHook', 'DataFaultHook']
     assert cfg.env_cfg.dist_cfg.timeout == 600
     validate_config(cfg)
     runner = Runner.from_cfg(cfg)

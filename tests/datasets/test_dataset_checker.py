@@ -161,8 +161,7 @@ def test_clean_config_passes_and_num_classes_override(data_root):
 
 def test_parallel_workers_give_the_same_report(data_root):
     serial = check_dataset(make_config(data_root), progress=False)
-    parallel = check_dataset(make_config(data_root), workers=2,
-                             progress=True)
+    parallel = check_dataset(make_config(data_root), workers=2, progress=True)
     assert serial.to_dict() == parallel.to_dict()
 
 
@@ -170,16 +169,14 @@ def test_cli_exit_status_and_json(data_root, tmp_path):
     cfg_path = str(tmp_path / 'cfg.py')
     make_config(data_root).dump(cfg_path)
     out = str(tmp_path / 'report.json')
-    proc = subprocess.run(
-        [
-            sys.executable, 'tools/data/check_dataset.py', cfg_path,
-            '--split', 'train', 'test', '--workers', '2', '--json', out,
-            '--quick'
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300)
+    proc = subprocess.run([
+        sys.executable, 'tools/data/check_dataset.py', cfg_path, '--split',
+        'train', 'test', '--workers', '2', '--json', out, '--quick'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert f'train.txt:10: {osp.join(data_root, "frames", "absent")}' in (
         proc.stdout)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cakes_mmaction.datasets import (AnnotationError, DataFaultError,
-                                     RobustRawframeDataset,
-                                     RobustVideoDataset, SkipLimitError)
+                                     RobustRawframeDataset, RobustVideoDataset,
+                                     SkipLimitError)
 from cakes_mmaction.testing.media import (truncate_file, write_frames,
                                           write_list, write_video, zero_tail)
 from mmaction.registry import DATASETS
@@ -21,8 +21,11 @@ FRAMES = 8
 
 def frame_pipeline():
     return [
-        dict(type='SampleFrames', clip_len=FRAMES, frame_interval=1,
-             num_clips=1),
+        dict(
+            type='SampleFrames',
+            clip_len=FRAMES,
+            frame_interval=1,
+            num_clips=1),
         dict(type='RawFrameDecode'),
         dict(type='Resize', scale=(16, 16), keep_ratio=False),
         dict(type='FormatShape', input_format='NCTHW'),
@@ -52,21 +55,21 @@ BROKEN_FRAMES = {
                       'img_00005.jpg: missing frame file'),
     'short_folder': (lambda r: os.remove(_frame(r, 'short_folder', 8)),
                      'the list says 8 frames'),
-    'long_folder': (lambda r: write_frames(
-        osp.join(r, 'long_folder'), 2, start_index=9),
-                    'frames after img_00008.jpg would never be sampled'),
-    'truncated_jpeg': (lambda r: truncate_file(
-        _frame(r, 'truncated_jpeg', 3), 0.6),
-                       'img_00003.jpg: truncated JPEG'),
+    'long_folder':
+    (lambda r: write_frames(osp.join(r, 'long_folder'), 2, start_index=9),
+     'frames after img_00008.jpg would never be sampled'),
+    'truncated_jpeg':
+    (lambda r: truncate_file(_frame(r, 'truncated_jpeg', 3), 0.6),
+     'img_00003.jpg: truncated JPEG'),
     'no_eoi_jpeg': (lambda r: truncate_file(
         _frame(r, 'no_eoi_jpeg', 2),
         osp.getsize(_frame(r, 'no_eoi_jpeg', 2)) - 2),
                     'img_00002.jpg: truncated JPEG'),
     'empty_frame': (lambda r: truncate_file(_frame(r, 'empty_frame', 1), 0),
                     'img_00001.jpg: empty frame file'),
-    'garbage_frame': (lambda r: open(_frame(r, 'garbage_frame', 4),
-                                     'wb').write(b'not a jpeg at all'),
-                      'img_00004.jpg: not a JPEG file'),
+    'garbage_frame':
+    (lambda r: open(_frame(r, 'garbage_frame', 4), 'wb').write(
+        b'not a jpeg at all'), 'img_00004.jpg: not a JPEG file'),
 }
 
 
@@ -179,7 +182,7 @@ def test_annotation_errors_name_every_line(tmp_path):
     write_list(
         osp.join(root, 'list.txt'), [
             f'a {FRAMES} 0', f'a {FRAMES} 7', '', f'a {FRAMES} x', 'a',
-            f'a {FRAMES}', f'a 0 1', f'a {FRAMES} 2'
+            f'a {FRAMES}', 'a 0 1', f'a {FRAMES} 2'
         ])
     with pytest.raises(AnnotationError) as info:
         build_frames(root, num_classes=3)
@@ -289,8 +292,10 @@ def test_video_faults_name_the_file(videos_root, index, words):
         dataset[index]
     message = str(info.value)
     assert f'list.txt:{index + 1}: sample {index}: ' in message
-    media = ['good.mp4', 'cut.mp4', 'empty.mp4', 'garbage.mp4', 'absent.mp4',
-             'zeros.mp4', 'junk.avi'][index]
+    media = [
+        'good.mp4', 'cut.mp4', 'empty.mp4', 'garbage.mp4', 'absent.mp4',
+        'zeros.mp4', 'junk.avi'
+    ][index]
     assert osp.join(videos_root, media) in message
     assert words in message
 

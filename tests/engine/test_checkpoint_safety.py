@@ -36,7 +36,11 @@ def file_size_limit(limit):
         signal.signal(signal.SIGXFSZ, old_handler)
 
 
-def train(work_dir, epochs, checkpoint=None, resume=False, load_from=None,
+def train(work_dir,
+          epochs,
+          checkpoint=None,
+          resume=False,
+          load_from=None,
           **kwargs):
     cfg = toy_config(
         str(work_dir), max_epochs=epochs, checkpoint=checkpoint, **kwargs)
@@ -79,14 +83,13 @@ def test_full_disk_during_save(tmp_path, hook, expect_intact):
     work = str(tmp_path)
     ckpt = dict(type=hook, interval=1, max_keep_ckpts=1)
     train(work, 2, ckpt, ballast=200000)
-    assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
-        'epoch_2.pth'
-    ]
+    assert sorted(f for f in os.listdir(work)
+                  if f.endswith('.pth')) == ['epoch_2.pth']
     with file_size_limit(300000):
         with pytest.raises(OSError) as info:
             train(work, 3, ckpt, resume=True, ballast=200000)
-    epoch2, epoch3 = osp.join(work, 'epoch_2.pth'), osp.join(
-        work, 'epoch_3.pth')
+    epoch2, epoch3 = osp.join(work,
+                              'epoch_2.pth'), osp.join(work, 'epoch_3.pth')
     if expect_intact:
         assert epoch3 in str(info.value)
         assert verify_checkpoint_file(epoch2) is None
@@ -114,10 +117,9 @@ def test_resume_skips_truncated_newest_checkpoint(tmp_path, capsys):
     runner = train(work, 4, resume=True)
     assert runner.epoch == 4
     out = capsys.readouterr()
-    assert f'skipping {epoch3} (the last_checkpoint target): truncated' in (
-        out.out + out.err)
-    assert 'resuming from ' + osp.join(work, 'epoch_2.pth') in (out.out +
-                                                                 out.err)
+    log = out.out + out.err
+    assert f'skipping {epoch3} (the last_checkpoint target): truncated' in log
+    assert 'resuming from ' + osp.join(work, 'epoch_2.pth') in log
     assert verify_checkpoint_file(epoch3) is None  # rewritten, complete
 
 
@@ -177,7 +179,8 @@ def test_resuming_a_copied_work_dir_never_touches_the_original(
         assert 'best_stamp_epoch_3.pth' in os.listdir(copy)
         assert pointer(copy) == osp.join(copy, 'epoch_3.pth')
         saved = torch.load(
-            osp.join(copy, 'epoch_3.pth'), map_location='cpu',
+            osp.join(copy, 'epoch_3.pth'),
+            map_location='cpu',
             weights_only=False)
         info = saved['message_hub']['runtime_info']
         assert info['best_ckpt'] == 'best_stamp_epoch_3.pth'

@@ -2,7 +2,6 @@
 import datetime
 import os
 import os.path as osp
-import signal
 import socket
 import subprocess
 import sys
@@ -77,8 +76,14 @@ def test_stopped_peer_is_named_by_both_sides(store):
 
 def test_rank_zero_verdict_reaches_the_others(store):
     dogs = [
-        PeerWatchdog(store, r, 3, interval=0.1, timeout=1.0, prefix='v',
-                     on_lost=lambda text, r=r: reports[r].append(text))
+        PeerWatchdog(
+            store,
+            r,
+            3,
+            interval=0.1,
+            timeout=1.0,
+            prefix='v',
+            on_lost=lambda text, r=r: reports[r].append(text))
         for r in range(3)
     ]
     reports = {r: [] for r in range(3)}
@@ -102,9 +107,15 @@ def test_finished_peer_is_not_lost_and_diagnose(store):
     assert reports[0] == []
     zero.stop()
     # A peer that never started is lost after the startup timeout.
-    lonely = PeerWatchdog(store, 0, 3, interval=0.1, timeout=0.3,
-                          startup_timeout=0.5, prefix='s',
-                          on_lost=reports[1].append).start()
+    lonely = PeerWatchdog(
+        store,
+        0,
+        3,
+        interval=0.1,
+        timeout=0.3,
+        startup_timeout=0.5,
+        prefix='s',
+        on_lost=reports[1].append).start()
     assert wait_for(lambda: reports[1], 5)
     assert 'never sent a heartbeat' in reports[1][0]
     lonely.stop()
@@ -128,17 +139,16 @@ def launch(work, port, *extra):
             MASTER_PORT=str(port))
         log = open(osp.join(osp.dirname(work), f'rank{rank}.log'), 'w')
         procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable, '-m', 'cakes_mmaction.testing.train_toy',
-                    work, '--launcher', 'pytorch', '--epochs', '4',
-                    '--watchdog', '4', '--dist-timeout', '300',
-                    '--kill-after-iter', '6', '--kill-rank', '1', *extra
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT))
+            subprocess.Popen([
+                sys.executable, '-m', 'cakes_mmaction.testing.train_toy', work,
+                '--launcher', 'pytorch', '--epochs', '4', '--watchdog', '4',
+                '--dist-timeout', '300', '--kill-after-iter', '6',
+                '--kill-rank', '1', *extra
+            ],
+                             cwd=REPO,
+                             env=env,
+                             stdout=log,
+                             stderr=subprocess.STDOUT))
     return procs
 
 

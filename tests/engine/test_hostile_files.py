@@ -113,8 +113,8 @@ def test_init_recognizer_refuses_payload(evil):
 def test_assignment_yaml_cannot_run_code(tmp_path):
     marker = str(tmp_path / 'PWNED')
     path = str(tmp_path / 'a.yaml')
-    open(path, 'w').write(
-        f'!!python/object/apply:builtins.open ["{marker}", "w"]\n')
+    open(path,
+         'w').write(f'!!python/object/apply:builtins.open ["{marker}", "w"]\n')
     with pytest.raises(AssignmentError, match='not a valid assignment'):
         build(tiny_cakes_cfg(assignment=path))
     assert not osp.exists(marker)

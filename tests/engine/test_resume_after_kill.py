@@ -33,17 +33,16 @@ def kill_during_a_save(work):
     Returns:
         str: The temporary file being written when the process died.
     """
-    proc = subprocess.Popen(
-        [
-            sys.executable, '-m', 'cakes_mmaction.testing.train_toy', work,
-            '--epochs',
-            str(EPOCHS), '--ballast',
-            str(BALLAST)
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True)
+    proc = subprocess.Popen([
+        sys.executable, '-m', 'cakes_mmaction.testing.train_toy', work,
+        '--epochs',
+        str(EPOCHS), '--ballast',
+        str(BALLAST)
+    ],
+                            cwd=REPO,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
+                            text=True)
     deadline = time.time() + 240
     try:
         while time.time() < deadline and proc.poll() is None:
@@ -62,8 +61,7 @@ def kill_during_a_save(work):
                          f'{proc.stderr.read()[-3000:]}')
 
 
-def test_sigkill_during_save_then_resume_gives_uninterrupted_weights(
-        tmp_path):
+def test_sigkill_during_save_then_resume_gives_uninterrupted_weights(tmp_path):
     work = str(tmp_path / 'killed')
     temp = kill_during_a_save(work)
     # Only complete files carry final names; the pointer is complete too.
@@ -86,8 +84,8 @@ def test_sigkill_during_save_then_resume_gives_uninterrupted_weights(
     for name in os.listdir(work):
         if name.endswith('.pth') and 'epoch_1' in name:
             os.link(osp.join(work, name), osp.join(other, name))
-    open(osp.join(other, 'last_checkpoint'), 'w').write(
-        osp.join(other, 'epoch_1.pth'))
+    open(osp.join(other, 'last_checkpoint'),
+         'w').write(osp.join(other, 'epoch_1.pth'))
     different = train(
         other,
         resume=True,

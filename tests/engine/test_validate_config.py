@@ -29,8 +29,8 @@ def config(root, assignment=None):
     cfg.model.backbone.update(
         depth=18,
         base_channels=8,
-        assignment=dict(uniform=['3x3x3', '1x3x3'])
-        if assignment is None else assignment)
+        assignment=dict(
+            uniform=['3x3x3', '1x3x3']) if assignment is None else assignment)
     cfg.model.cls_head.update(in_channels=64, num_classes=3)
     cfg.merge_from_dict(
         dict(
@@ -44,8 +44,11 @@ def config(root, assignment=None):
                     ann_file=osp.join(root, 'train.txt'),
                     data_prefix=dict(img=root),
                     pipeline=[
-                        dict(type='SampleFrames', clip_len=4,
-                             frame_interval=1, num_clips=1),
+                        dict(
+                            type='SampleFrames',
+                            clip_len=4,
+                            frame_interval=1,
+                            num_clips=1),
                         dict(type='RawFrameDecode'),
                         dict(type='FormatShape', input_format='NCTHW'),
                         dict(type='PackActionInputs')
@@ -103,9 +106,8 @@ def _widths(data):
 
 
 @pytest.mark.parametrize('case', [
-    'wrong_width', 'unknown_layer', 'missing_layer', 'big_shape',
-    'negative', 'string_count', 'not_mapping', 'missing_file', 'preset',
-    'wrong_type'
+    'wrong_width', 'unknown_layer', 'missing_layer', 'big_shape', 'negative',
+    'string_count', 'not_mapping', 'missing_file', 'preset', 'wrong_type'
 ])
 def test_bad_assignments_are_rejected_naming_the_file(data, tmp_path, case):
     layers = Assignment.uniform(_widths(data), ['3x3x3', '1x3x3']).to_layers()
@@ -151,8 +153,8 @@ def test_bad_assignments_are_rejected_naming_the_file(data, tmp_path, case):
 def test_labels_lines_and_transforms_checked(data):
     cfg = config(data)
     cfg.train_dataloader.dataset.ann_file = osp.join(data, 'bad.txt')
-    cfg.train_dataloader.dataset.pipeline.insert(
-        1, dict(type='NoSuchTransform'))
+    cfg.train_dataloader.dataset.pipeline.insert(1,
+                                                 dict(type='NoSuchTransform'))
     problems = problems_of(cfg)
     text = '\n'.join(problems)
     assert "transform 'NoSuchTransform' is not registered" in text

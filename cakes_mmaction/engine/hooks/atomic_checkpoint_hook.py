@@ -9,9 +9,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import (all_gather_object, broadcast_object_list,
-                           get_rank, get_world_size, is_distributed,
-                           is_main_process)
+from mmengine.dist import (all_gather_object, broadcast_object_list, get_rank,
+                           get_world_size, is_distributed, is_main_process)
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
@@ -255,8 +254,10 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         if is_main_process():
             for path in remove_stale_temp_files(self.out_dir):
-                print_log(f'removed {path}, left by a save that was killed',
-                          logger='current', level=logging.WARNING)
+                print_log(
+                    f'removed {path}, left by a save that was killed',
+                    logger='current',
+                    level=logging.WARNING)
         hub = runner.message_hub
         for key in list(hub.runtime_info):
             if _is_path_key(key):
@@ -358,8 +359,8 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         info = dict(info)
         for key, value in info.items():
-            if _is_path_key(key) and isinstance(value, str) and (
-                    osp.dirname(value) == self.out_dir):
+            if _is_path_key(key) and isinstance(
+                    value, str) and (osp.dirname(value) == self.out_dir):
                 info[key] = osp.basename(value)
         checkpoint['message_hub'] = dict(
             checkpoint['message_hub'], runtime_info=info)
