@@ -279,8 +279,12 @@ class PeerWatchdog:
             return (f'cannot reach the rendezvous store ({type(err).__name__})'
                     f': rank 0 or the launcher has died')
         if not lost:
-            return (f'all {len(peers)} peer(s) still send heartbeats; the '
-                    f'error above is the cause')
+            done = {p: (v or '? ?').split()[-1] for p, v in before.items()}
+            done[self.rank] = str(self.progress)
+            done = dict(sorted(done.items()))
+            return (f'all {len(peers)} peer(s) still send heartbeats, so '
+                    f'none died; finished iterations per rank: {done} (a '
+                    f'rank behind the others is the one that is stuck)')
         return self._describe(lost)
 
     # -- default action -------------------------------------------------

@@ -100,8 +100,11 @@ def test_rank_zero_verdict_reaches_the_others(store):
 def test_finished_peer_is_not_lost_and_diagnose(store):
     (zero, one), reports = pair(store, timeout=0.5)
     zero.start(), one.start()
+    zero.progress, one.progress = 4, 3
     time.sleep(0.3)
-    assert 'still send heartbeats' in zero.diagnose(grace=0.3)
+    report = zero.diagnose(grace=0.3)
+    assert 'still send heartbeats' in report
+    assert "finished iterations per rank: {0: '4', 1: '3'}" in report
     one.finish()
     time.sleep(1.0)
     assert reports[0] == []
