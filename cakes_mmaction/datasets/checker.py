@@ -346,4 +346,7 @@ def check_dataset(cfg: Config,
                          f'also in the training list ({ann}:{line})'))
     for found in _run_tasks(tasks, workers, progress):
         report.problems += found
+    order = {split: i for i, split in enumerate(_SPLITS)}
+    report.problems.sort(key=lambda p: (order.get(p.split, 9), p.ann_file or
+                                        '', p.line or 0, p.path))
     return report

@@ -253,5 +253,8 @@ def probe_video(path: str,
 
 
 def _first_line(err: BaseException) -> str:
+    """The useful part of a decord error: its last line, no source paths."""
     text = str(err).strip().splitlines()
-    return f'{type(err).__name__}: {text[-1] if text else ""}'[:300]
+    last = re.sub(r'\[\d\d:\d\d:\d\d\] \S+:\d+: ', '',
+                  text[-1] if text else '')
+    return f'{type(err).__name__}: {last}'[:300]

@@ -144,9 +144,12 @@ def test_find_resume_checkpoint_cases(tmp_path):
     assert 'CRC' in verify_checkpoint_file(e2)
     open(osp.join(work, 'last_checkpoint'), 'w').write(e2)
     assert find_resume_checkpoint(work)[0] == e1
-    # Nothing usable.
+    # Nothing usable: --resume refuses rather than following the pointer to
+    # a broken file or silently starting over.
     truncate_file(e1, 0)
     assert find_resume_checkpoint(work)[0] is None
+    with pytest.raises(CheckpointResumeError, match='no complete checkpoint'):
+        train(work, 3, resume=True)
 
 
 def test_explicit_resume_of_a_cut_file_is_refused(tmp_path):

@@ -230,10 +230,17 @@ class AtomicCheckpointHook(CheckpointHook):
                                                self.filename_tmpl)
         for note in notes:
             print_log(note, logger='current', level=logging.WARNING)
+        if chosen is None and notes:
+            # Checkpoints exist but none is complete: mmengine would follow
+            # last_checkpoint to a broken file, and starting over silently
+            # would overwrite the run.
+            return None, (f'--resume: no complete checkpoint in {ckpt_dir} '
+                          f'({"; ".join(notes)}). Remove last_checkpoint '
+                          f'to start from scratch.')
         if chosen is None:
             print_log(
-                f'--resume: no complete checkpoint in {ckpt_dir}; training '
-                'starts from scratch',
+                f'--resume: no checkpoint in {ckpt_dir}; training starts '
+                'from scratch',
                 logger='current',
                 level=logging.WARNING)
         else:
