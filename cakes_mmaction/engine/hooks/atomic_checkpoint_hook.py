@@ -1,14 +1,11 @@
 """AtomicCheckpointHook: mmengine's CheckpointHook, safe against crashes."""
 import logging
 import os.path as osp
-import random
 import shutil
 import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional, Tuple
 
-import numpy as np
-import torch
 from mmengine.dist import (all_gather_object, broadcast_object_list, get_rank,
                            get_world_size, is_distributed, is_main_process)
 from mmengine.fileio import LocalBackend
@@ -19,6 +16,7 @@ from mmaction.registry import HOOKS
 from ..checkpoint_fit import check_checkpoint_fits
 from ..checkpoint_io import (atomic_write_text, find_resume_checkpoint,
                              remove_stale_temp_files, verify_checkpoint_file)
+from ..rng_state import get_rng_state, set_rng_state
 
 __all__ = ['AtomicCheckpointHook', 'CheckpointResumeError']
 
@@ -73,24 +71,6 @@ def _is_path_key(key: str) -> bool:
     return key in _PATH_KEYS or key.startswith('best_ckpt_')
 
 
-def _rng_state() -> dict:
-    state = dict(
-        python=random.getstate(),
-        numpy=np.random.get_state(),
-        torch=torch.get_rng_state())
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state['python'])
-    np.random.set_state(state['numpy'])
-    torch.set_rng_state(state['torch'])
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
-
-
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """CheckpointHook whose files are never partial and never misplaced.
@@ -111,17 +91,17 @@ class AtomicCheckpointHook(CheckpointHook):
       checkpoint: a truncated or damaged newest file is skipped with a
       warning, falling back to the previous one
       (:func:`~cakes_mmaction.engine.checkpoint_io.find_resume_checkpoint`);
-      an explicit ``--resume PATH`` that is incomplete is refused with the
-      file named;
+      an explicit ``--resume PATH`` that is incomplete, or a folder whose
+      checkpoints are all incomplete, is refused with the files named;
     - the best/last checkpoint paths kept in the message hub are saved
       relative to the checkpoint folder and re-anchored in the current one
       on resume, so resuming from a copied or moved work dir never deletes
       a "previous best" file in the original;
     - with ``save_rng_state`` the Python, NumPy and torch random states of
-      every rank are saved and restored on resume, so a resumed run in
+      every rank are saved and restored on resume, and validation is made
+      neutral for the training random stream, so a resumed run in
       deterministic mode ends with the same weights as an uninterrupted
-      one (dropout and random augmentation included).
-
+      one (dropout and random augmentation included);
     - a checkpoint loaded with ``load_from``/``--resume`` (or by
       ``tools/test.py``) is checked against the model before its weights
       are copied (``check_checkpoint_fits``): one error naming the file
@@ -315,7 +295,7 @@ class AtomicCheckpointHook(CheckpointHook):
             runner (Runner): The runner.
         """
         if self.save_rng_state:
-            self._train_rng = _rng_state()
+            self._train_rng = get_rng_state()
 
     def after_val(self, runner) -> None:
         """Restore the random state saved in :meth:`before_val`.
@@ -324,14 +304,14 @@ class AtomicCheckpointHook(CheckpointHook):
             runner (Runner): The runner.
         """
         if self._train_rng is not None:
-            _set_rng_state(self._train_rng)
+            set_rng_state(self._train_rng)
             self._train_rng = None
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         if self.save_rng_state:
             # Inside validation (save_best), save the state training will
             # continue from, not validation's.
-            state = self._train_rng or _rng_state()
+            state = self._train_rng or get_rng_state()
             self._rng_states = (
                 all_gather_object(state) if is_distributed() else [state])
         with self._deferred_removals():
@@ -410,7 +390,7 @@ class AtomicCheckpointHook(CheckpointHook):
                 logger='current',
                 level=logging.WARNING)
             return
-        _set_rng_state(states[get_rank()])
+        set_rng_state(states[get_rank()])
 
     def after_run(self, runner) -> None:
         """Remove the scratch folder.
