@@ -154,15 +154,40 @@ def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
         with torch.serialization.safe_globals(safe_checkpoint_globals()):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
-    except UnsafeCheckpointError:
+    except (UnsafeCheckpointError, MemoryError):
         raise
-    except (torch.serialization.pickle.UnpicklingError, RuntimeError,
-            EOFError, ValueError, AttributeError) as err:
+    except Exception as err:
+        # On arbitrary bytes the weights-only unpickler fails with
+        # UnpicklingError, IndexError, KeyError, ...; torch reports a cut
+        # zip archive as OSError(EINVAL). A missing or unreadable path
+        # stays the OSError it is.
+        if isinstance(err, OSError) and not (
+                isinstance(filename, (str, os.PathLike))
+                and os.path.isfile(filename)):
+            raise
+        detail = _describe_unloadable(filename) or (
+            str(err).splitlines() or [type(err).__name__])[0]
         raise UnsafeCheckpointError(
             f'{filename}: not a checkpoint that can be loaded safely '
             f'(expected a torch/mmengine checkpoint holding tensors and '
-            f'mmengine run state only): {str(err).splitlines()[0][:300]}'
-        ) from err
+            f'mmengine run state only): {detail[:300]}') from err
+
+
+def _describe_unloadable(filename: Any) -> Optional[str]:
+    """Name the common cases of a file torch cannot load."""
+    if not isinstance(filename, (str, os.PathLike)):
+        return None
+    import zipfile
+    size = os.path.getsize(filename)
+    if size == 0:
+        return 'the file is empty (0 bytes)'
+    with open(filename, 'rb') as f:
+        magic = f.read(2)
+    if magic == b'PK' and not zipfile.is_zipfile(filename):
+        return (f'the file is truncated ({size} bytes, zip archive without '
+                f'its central directory): the save or download was cut '
+                f'short')
+    return None
 
 
 def install_safe_checkpoint_loading() -> bool:

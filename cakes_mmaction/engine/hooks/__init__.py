@@ -1,0 +1,6 @@
+"""Hooks registered in mmaction2's ``HOOKS`` registry."""
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .data_fault_hook import DataFaultHook
+from .dist_watchdog_hook import DistWatchdogHook
+
+__all__ = ['AtomicCheckpointHook', 'DataFaultHook', 'DistWatchdogHook']

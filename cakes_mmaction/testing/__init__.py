@@ -1,0 +1,1 @@
+"""Helpers for tests: tiny generated media and tiny runner setups."""
