@@ -9,6 +9,8 @@ from . import _compat
 _compat.apply_all()
 
 from . import models  # noqa: E402,F401  (registration side effects)
+from . import datasets  # noqa: E402,F401  (registers transforms)
+from . import hooks  # noqa: E402,F401  (registers hooks)
 from .assignment import Assignment, AssignmentError, list_presets  # noqa
 from .layers import CAKESConv3d  # noqa: E402
 from .models import ResNet3dCAKES  # noqa: E402
