@@ -9,6 +9,7 @@ to the frame-order-blind ceiling. Work: :func:`run_synthetic_demo`.
 import argparse
 import os
 import sys
+import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--test-per-class', type=int, default=20,
                         help='test videos per class')
     parser.add_argument('--size', type=int, default=32, help='frame size')
+    parser.add_argument('--pairs', type=int, default=None,
+                        help='class pairs (default: all 5)')
     parser.add_argument('--seed', type=int, default=0, help='data seed')
     parser.add_argument('--sequential', action='store_true',
                         help='train the models one after the other')
@@ -44,12 +47,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     """Run the demo as the command line says."""
     args = parse_args(argv)
+    if not args.verbose:  # the pinned stack's deprecation chatter
+        warnings.filterwarnings('ignore')
     run_synthetic_demo(
         work_dir=args.work_dir,
         configs=args.configs,
         num_per_class=dict(train=args.train_per_class,
                            val=args.test_per_class),
         size=args.size,
+        num_pairs=args.pairs,
         seed=args.seed,
         cfg_options=args.cfg_options,
         parallel=not args.sequential,

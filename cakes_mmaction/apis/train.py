@@ -88,7 +88,7 @@ def build_train_cfg(config: Any,
         deterministic (bool): Deterministic algorithms (for exactly
             reproducible runs). Defaults to False.
         cfg_options (dict, optional): ``key.sub=value`` overrides, applied
-            last. Defaults to None.
+            first: the options above win over them. Defaults to None.
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or
             ``'mpi'``. Defaults to ``'none'``.
 
@@ -97,6 +97,8 @@ def build_train_cfg(config: Any,
     """
     _check_launcher(launcher)
     cfg = _load(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
     _default_work_dir(cfg, config, work_dir)
     if no_validate:
@@ -136,8 +138,6 @@ def build_train_cfg(config: Any,
     if deterministic:
         randomness['deterministic'] = True
     cfg.randomness = randomness
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
     return cfg
 
 

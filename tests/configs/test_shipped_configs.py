@@ -20,6 +20,16 @@ CONFIGS = sorted(
 SIZE = 32
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny runs on a shared 2-core machine: one thread avoids the barrier
+    # stalls of two threads competing with other processes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     # One pair, one clip each: 2 training videos, 2 validation videos.
