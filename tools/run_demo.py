@@ -12,6 +12,8 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# mmcv-lite says at import that it lacks compiled ops the demo never uses.
+warnings.filterwarnings('ignore', category=UserWarning, module='mmcv')
 
 import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
 from mmengine.config import DictAction  # noqa: E402

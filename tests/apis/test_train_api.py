@@ -113,8 +113,13 @@ def test_train_then_test_with_dump(data, tmp_path):
     runner = train(
         build_train_cfg(
             DEMO, work_dir=str(tmp_path), no_validate=True,
+            auto_scale_lr=True,
             cfg_options=tiny_options(data, **{'train_cfg.max_epochs': 1})))
     assert runner.epoch == 1
+    # --auto-scale-lr: lr 4e-3 set for a batch of 16, here 1 x 2.
+    base = Config.fromfile(DEMO).optim_wrapper.optimizer.lr
+    group = runner.optim_wrapper.optimizer.param_groups[0]
+    assert group['initial_lr'] == pytest.approx(base * 2 / 16)
     ckpt = tmp_path / 'epoch_1.pth'
     assert ckpt.is_file()
     dump = tmp_path / 'preds.pkl'

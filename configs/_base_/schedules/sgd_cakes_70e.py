@@ -1,8 +1,9 @@
 # The CAKES training recipe (cakes-method.md §4): SGD momentum 0.9, lr 0.04
 # for a total batch of 96 (8 GPUs x 12, auto_scale_lr in the configs), 70
-# epochs, lr x0.1 at epochs 50 and 60 after a 5-epoch linear warm-up, weight decay 3e-4 on conv / fc
-# weights only (none on BN and biases, also during the warm-up, unlike the
-# official code), gradient-norm clipping at 20.
+# epochs, lr x0.1 at epochs 50 and 60 after a 5-epoch linear warm-up,
+# weight decay 3e-4 on conv / fc weights only (none on BN and biases, also
+# during the warm-up, unlike the official code), gradient-norm clipping at
+# 20.
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=70, val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
