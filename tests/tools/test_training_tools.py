@@ -166,3 +166,35 @@ def test_run_demo_tool_tiny(tmp_path):
     c2d_top1 = float(rows['c2d_tiny_synthetic'].split()[1].rstrip('%'))
     assert c2d_top1 <= 50.0  # exact: it cannot tell twins apart
     assert 'as it must be' in out
+
+
+FAKE_SRUN = """#!/usr/bin/env bash
+# Stand-in for Slurm's srun: drops srun's options, runs one task.
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -p) shift 2 ;;
+    --*) shift ;;
+    *) break ;;
+  esac
+done
+export SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 SLURM_NODELIST=localhost
+export MASTER_ADDR=127.0.0.1
+exec "$@"
+"""
+
+
+def test_slurm_train_script(options, tmp_path):
+    srun = tmp_path / 'bin' / 'srun'
+    srun.parent.mkdir()
+    srun.write_text(FAKE_SRUN)
+    srun.chmod(0o755)
+    env = dict(ENV, PATH=f'{srun.parent}:{os.environ["PATH"]}',
+               PYTHON=sys.executable, GPUS='1', GPUS_PER_NODE='1', GRES='',
+               MASTER_PORT=str(_free_port()))
+    work_dir = tmp_path / 'work'
+    run(['bash', 'tools/slurm_train.sh', 'partition', 'job', DEMO,
+         '--work-dir', str(work_dir), '--cfg-options'] + cli_options(options),
+        env=env)
+    assert (work_dir / 'epoch_1.pth').is_file()
+    log = next(work_dir.glob('*/*.log')).read_text()
+    assert 'Distributed launcher: slurm' in log
