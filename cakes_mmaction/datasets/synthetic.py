@@ -1,0 +1,410 @@
+"""A synthetic temporal-reasoning video dataset, deterministic by seed.
+
+Every class has a time-reversed twin: *moving something from left to
+right* / *from right to left*, *up* / *down*, *growing* / *shrinking*,
+*rotating clockwise* / *anticlockwise*, *getting brighter* / *darker*.
+Each pair has its own object (square, disc, ring, bar, cross), so one frame
+tells the pair; only the order of the frames tells the direction. Positions,
+sizes, colours, gradient backgrounds and pixel noise are random.
+
+Every rendered clip is written twice, forward with the first label of its
+pair and reversed with the second, so each split holds exact time-reversed
+twins. A model blind to frame order (one that sees a clip as a set of
+frames, such as an all-1x3x3 ResNet with temporal average pooling) gets the
+same input for both twins and so names at most one of them correctly: its
+top-1 on such a split is at most :func:`order_blind_ceiling`, 50%.
+
+Layout written under ``out_dir`` (the SthV1 and Kinetics conventions of
+mmaction2)::
+
+    classes.txt                          one class name per line
+    rawframes/<vid>/00001.jpg ...        1-based JPEG frames
+    {split}_list_rawframes.txt           '<vid> <num_frames> <label>'
+    videos/<vid>.mp4                     MPEG-4 part 2, decodable by decord
+    {split}_list_videos.txt              '<vid>.mp4 <label>'
+"""
+import hashlib
+import os
+import os.path as osp
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+__all__ = [
+    'CLASS_PAIRS', 'SyntheticDataset', 'generate_synthetic_dataset',
+    'order_blind_ceiling', 'render_clip'
+]
+
+#: (forward name, reversed name, motion, object) for each class pair; the
+#: class index of pair k is 2k forward and 2k + 1 reversed. The names use
+#: Something-Something wording, so the left/right flip map of
+#: :class:`~cakes_mmaction.datasets.transforms.ClassNameFlip` applies.
+CLASS_PAIRS: Tuple[Tuple[str, str, str, str], ...] = (
+    ('moving something from left to right',
+     'moving something from right to left', 'translate_x', 'square'),
+    ('moving something up', 'moving something down', 'translate_y', 'disc'),
+    ('something growing', 'something shrinking', 'scale', 'ring'),
+    ('rotating something clockwise', 'rotating something anticlockwise',
+     'rotate', 'bar'),
+    ('something getting brighter', 'something getting darker', 'brightness',
+     'cross'),
+)
+
+_SPLIT_IDS = {'train': 0, 'val': 1, 'test': 2}
+
+
+@dataclass(frozen=True)
+class SyntheticDataset:
+    """Paths of a generated dataset.
+
+    Args:
+        root (str): The output directory.
+        class_file (str): ``classes.txt``.
+        num_classes (int): Number of classes.
+        num_frames (int): Frames per video.
+        splits (tuple[str]): Split names, e.g. ``('train', 'val')``.
+    """
+    root: str
+    class_file: str
+    num_classes: int
+    num_frames: int
+    splits: Tuple[str, ...]
+
+    @property
+    def rawframes(self) -> str:
+        """str: Root of the frame folders (``data_prefix.img``)."""
+        return osp.join(self.root, 'rawframes')
+
+    @property
+    def videos(self) -> str:
+        """str: Root of the mp4 files (``data_prefix.video``)."""
+        return osp.join(self.root, 'videos')
+
+    def rawframe_list(self, split: str) -> str:
+        """The rawframes annotation file of a split.
+
+        Args:
+            split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+        Returns:
+            str: Path of ``{split}_list_rawframes.txt``.
+        """
+        return osp.join(self.root, f'{split}_list_rawframes.txt')
+
+    def video_list(self, split: str) -> str:
+        """The video annotation file of a split.
+
+        Args:
+            split (str): ``'train'``, ``'val'`` or ``'test'``.
+
+        Returns:
+            str: Path of ``{split}_list_videos.txt``.
+        """
+        return osp.join(self.root, f'{split}_list_videos.txt')
+
+
+# --------------------------------------------------------------------------
+# Rendering: signed distance of each object, anti-aliased coverage.
+# --------------------------------------------------------------------------
+def _sdf(kind: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float,
+         r: float, angle: float) -> np.ndarray:
+    """Signed distance (pixels) to an object of radius ``r`` at (cx, cy)."""
+    dx, dy = x - cx, y - cy
+    if kind == 'disc':
+        return np.hypot(dx, dy) - r
+    if kind == 'ring':
+        return np.abs(np.hypot(dx, dy) - r) - max(1.0, 0.3 * r)
+    cos, sin = np.cos(angle), np.sin(angle)
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+    if kind == 'square':
+        return np.maximum(np.abs(u), np.abs(v)) - r
+    half = max(0.8, 0.18 * r)  # half thickness of a bar / cross arm
+    bar = np.maximum(np.abs(u) - r, np.abs(v) - half)
+    if kind == 'bar':
+        return bar
+    if kind == 'cross':
+        return np.minimum(bar, np.maximum(np.abs(v) - r, np.abs(u) - half))
+    raise ValueError(f'unknown object kind {kind!r}')
+
+
+def _contrasting_colour(rng: np.random.Generator,
+                        background: np.ndarray) -> np.ndarray:
+    """A random colour at least 100 (of 255) away from ``background``."""
+    while True:
+        colour = rng.uniform(0, 255, 3)
+        if np.linalg.norm(colour - background) >= 100:
+            return colour
+
+
+def _scene(rng: np.random.Generator, motion: str, kind: str, height: int,
+           width: int) -> Dict[str, object]:
+    """Draw the random parameters of one clip (forward direction)."""
+    side = min(height, width)
+    background = rng.uniform(30, 225, 3)
+    scene = dict(
+        kind=kind,
+        background=background,
+        gradient=rng.uniform(-40, 40, 3),
+        gradient_angle=rng.uniform(0, 2 * np.pi),
+        colour=_contrasting_colour(rng, background),
+        noise=rng.uniform(3, 10),
+        angle=(rng.uniform(0, np.pi / 2), ) * 2,
+        gain=(1.0, 1.0))
+    r = rng.uniform(0.09, 0.14) * side
+    cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
+    if motion in ('translate_x', 'translate_y'):
+        extent = width if motion == 'translate_x' else height
+        travel = rng.uniform(0.35, 0.55) * extent
+        start = rng.uniform(r + 1, extent - r - 1 - travel)
+        # y grows downwards: 'up' is a decreasing y.
+        path = (start, start + travel) if motion == 'translate_x' else (
+            start + travel, start)
+        key = 'cx' if motion == 'translate_x' else 'cy'
+        scene.update({key: path, 'r': (r, r)})
+        scene.setdefault('cx', (cx, cx))
+        scene.setdefault('cy', (cy, cy))
+    elif motion == 'scale':
+        r0 = rng.uniform(0.07, 0.1) * side
+        scene.update(cx=(cx, cx), cy=(cy, cy),
+                     r=(r0, r0 * rng.uniform(2.0, 2.8)))
+    elif motion == 'rotate':
+        # Image y points down, so an increasing angle turns clockwise; a
+        # bar is 180-degree symmetric, so keep well under 90 deg per frame.
+        a0 = rng.uniform(0, np.pi)
+        turn = rng.uniform(np.pi / 3, 2 * np.pi / 3)
+        scene.update(cx=(cx, cx), cy=(cy, cy), r=(2.2 * r, 2.2 * r),
+                     angle=(a0, a0 + turn))
+    elif motion == 'brightness':
+        g0 = rng.uniform(0.3, 0.5)
+        scene.update(cx=(cx, cx), cy=(cy, cy), r=(1.6 * r, 1.6 * r),
+                     gain=(g0, g0 * rng.uniform(2.0, 2.6)))
+    else:
+        raise ValueError(f'unknown motion {motion!r}')
+    return scene
+
+
+def _lerp(pair: Tuple[float, float], t: float) -> float:
+    return pair[0] + (pair[1] - pair[0]) * t
+
+
+def render_clip(rng: np.random.Generator, motion: str, kind: str,
+                num_frames: int, height: int, width: int) -> np.ndarray:
+    """Render one random clip of a motion in its forward direction.
+
+    Args:
+        rng (np.random.Generator): Source of all randomness.
+        motion (str): ``'translate_x'``, ``'translate_y'``, ``'scale'``,
+            ``'rotate'`` or ``'brightness'``.
+        kind (str): ``'square'``, ``'disc'``, ``'ring'``, ``'bar'`` or
+            ``'cross'``.
+        num_frames (int): Frames in the clip.
+        height (int): Frame height.
+        width (int): Frame width.
+
+    Returns:
+        np.ndarray: ``num_frames x height x width x 3`` uint8, RGB.
+    """
+    s = _scene(rng, motion, kind, height, width)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    a = s['gradient_angle']
+    ramp = (x * np.cos(a) + y * np.sin(a)) / max(height, width) - 0.5
+    base = s['background'] + ramp[..., None] * s['gradient']
+    frames = []
+    for i in range(num_frames):
+        t = i / max(num_frames - 1, 1)
+        sdf = _sdf(s['kind'], x, y, _lerp(s['cx'], t), _lerp(s['cy'], t),
+                   _lerp(s['r'], t), _lerp(s['angle'], t))
+        cover = np.clip(0.5 - sdf, 0.0, 1.0)[..., None]
+        frame = base * (1 - cover) + s['colour'] * cover
+        frame = frame * _lerp(s['gain'], t)
+        frame = frame + rng.normal(0, s['noise'], frame.shape)
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+def _write_frames(folder: str, clip: np.ndarray, quality: int) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for i, frame in enumerate(clip, start=1):
+        path = osp.join(folder, f'{i:05d}.jpg')
+        ok = cv2.imwrite(path, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                         [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise OSError(f'{path}: OpenCV could not write the JPEG frame')
+
+
+def _write_video(path: str, clip: np.ndarray, fps: int) -> None:
+    height, width = clip.shape[1:3]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                             (width, height))
+    if not writer.isOpened():
+        raise OSError(f'{path}: OpenCV cannot write mp4v videos here')
+    for frame in clip:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def _check_decodable(path: str, num_frames: int,
+                     shape: Tuple[int, int]) -> None:
+    """Decode a written video with decord, as the video pipelines will."""
+    import decord
+    try:
+        reader = decord.VideoReader(path, num_threads=1)
+        got = reader.get_batch(list(range(len(reader)))).asnumpy().shape
+    except Exception as err:  # decord raises its own DECORDError
+        raise RuntimeError(
+            f'{path}: decord cannot decode the generated video '
+            f'({str(err).splitlines()[0][:200]}); decord 0.6.0 fails on '
+            'some frame widths (16, 24, 48, 72 px): pick another size'
+        ) from err
+    if got[0] != num_frames or tuple(got[1:3]) != tuple(shape):
+        raise RuntimeError(
+            f'{path}: decord decoded {got[0]} frames of {got[1:3]}, '
+            f'expected {num_frames} frames of {tuple(shape)}')
+
+
+def generate_synthetic_dataset(
+        out_dir: str,
+        num_per_class: Union[int, Dict[str, int]] = None,
+        num_frames: int = 8,
+        size: Union[int, Sequence[int]] = 32,
+        seed: int = 0,
+        formats: Sequence[str] = ('rawframes', 'videos'),
+        num_pairs: Optional[int] = None,
+        jpeg_quality: int = 95,
+        fps: int = 8,
+        progress: Optional[Callable[[str], None]] = None
+) -> SyntheticDataset:
+    """Generate the dataset (deterministic for a given seed and sizes).
+
+    Args:
+        out_dir (str): Output directory (created).
+        num_per_class (int | dict[str, int], optional): Videos per class
+            and split (``'train'``, ``'val'``, ``'test'``); an int means
+            the same for ``'train'`` and ``'val'``. Each rendered clip gives
+            one video of both classes of its pair. Defaults to
+            ``dict(train=40, val=20)``.
+        num_frames (int): Frames per video. Defaults to 8.
+        size (int | Sequence[int]): Frame size, ``S`` or ``(H, W)``.
+            Defaults to 32.
+        seed (int): Random seed. Defaults to 0.
+        formats (Sequence[str]): Any of ``'rawframes'`` and ``'videos'``.
+            Defaults to ``('rawframes', 'videos')``.
+        num_pairs (int, optional): Use the first ``num_pairs`` of
+            :data:`CLASS_PAIRS`. Defaults to all of them.
+        jpeg_quality (int): JPEG quality of the frames. Defaults to 95.
+        fps (int): Frame rate written into the mp4 files. Defaults to 8.
+        progress (Callable[[str], None], optional): Called with one line
+            per split. Defaults to None.
+
+    Returns:
+        SyntheticDataset: Where everything was written.
+    """
+    if num_per_class is None:
+        num_per_class = dict(train=40, val=20)
+    elif isinstance(num_per_class, int):
+        num_per_class = dict(train=num_per_class, val=num_per_class)
+    unknown = set(num_per_class) - set(_SPLIT_IDS)
+    bad_formats = set(formats) - {'rawframes', 'videos'}
+    if unknown or bad_formats:
+        raise ValueError(f'unknown splits {sorted(unknown)} or formats '
+                         f'{sorted(bad_formats)}; splits are '
+                         f"{sorted(_SPLIT_IDS)}, formats 'rawframes', "
+                         "'videos'")
+    height, width = (size, size) if isinstance(size, int) else map(int, size)
+    if min(height, width) < 16 or num_frames < 2:
+        raise ValueError(f'frames must be at least 16x16 and clips at least '
+                         f'2 frames long, got {height}x{width}, {num_frames}')
+    pairs = CLASS_PAIRS[:num_pairs] if num_pairs else CLASS_PAIRS
+    os.makedirs(out_dir, exist_ok=True)
+    class_file = osp.join(out_dir, 'classes.txt')
+    with open(class_file, 'w') as f:
+        f.writelines(f'{name}\n' for pair in pairs for name in pair[:2])
+    data = SyntheticDataset(
+        osp.abspath(out_dir), osp.abspath(class_file), 2 * len(pairs),
+        num_frames, tuple(num_per_class))
+    for split, count in num_per_class.items():
+        frame_lines, video_lines = [], []
+        for k, (_, _, motion, kind) in enumerate(pairs):
+            for j in range(count):
+                rng = np.random.default_rng(
+                    [seed, _SPLIT_IDS[split], k, j, height, width,
+                     num_frames])
+                clip = render_clip(rng, motion, kind, num_frames, height,
+                                   width)
+                for label, frames in ((2 * k, clip), (2 * k + 1, clip[::-1])):
+                    vid = f'{split}_{label:03d}_{j:05d}'
+                    if 'rawframes' in formats:
+                        _write_frames(osp.join(data.rawframes, vid), frames,
+                                      jpeg_quality)
+                        frame_lines.append(f'{vid} {num_frames} {label}\n')
+                    if 'videos' in formats:
+                        path = osp.join(data.videos, f'{vid}.mp4')
+                        os.makedirs(data.videos, exist_ok=True)
+                        _write_video(path, frames, fps)
+                        _check_decodable(path, num_frames, (height, width))
+                        video_lines.append(f'{vid}.mp4 {label}\n')
+        if 'rawframes' in formats:
+            with open(data.rawframe_list(split), 'w') as f:
+                f.writelines(frame_lines)
+        if 'videos' in formats:
+            with open(data.video_list(split), 'w') as f:
+                f.writelines(video_lines)
+        if progress is not None:
+            progress(f'{split}: {count * data.num_classes} videos, '
+                     f'{num_frames} frames of {height}x{width}, '
+                     f'{data.num_classes} classes -> {out_dir}')
+    return data
+
+
+def order_blind_ceiling(ann_file: str,
+                        frames_root: str,
+                        filename_tmpl: str = '{:05}.jpg',
+                        start_index: int = 1) -> Tuple[float, int, int]:
+    """Best top-1 a model blind to frame order can reach on a rawframe list.
+
+    Videos whose frames are the same multiset of images (byte-identical
+    files, in any order) are one input to such a model, so it names one
+    class for all of them and gets at most the largest class of each group
+    right. This is exact when the test clip covers every frame (as in the
+    demo configs: 8 sampled of 8 frames), and an independent check of the
+    generator: it reads the files, not the generator's bookkeeping.
+
+    Args:
+        ann_file (str): ``'<vid> <num_frames> <label>'`` lines.
+        frames_root (str): Directory holding the ``<vid>`` folders.
+        filename_tmpl (str): Frame file template. Defaults to
+            ``'{:05}.jpg'``.
+        start_index (int): Index of the first frame. Defaults to 1.
+
+    Returns:
+        tuple[float, int, int]: The ceiling (0-1), the number of videos and
+        the number of order-blind groups.
+    """
+    groups: Dict[Tuple[str, ...], Counter] = defaultdict(Counter)
+    total = 0
+    with open(ann_file) as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise ValueError(f'{ann_file}:{line_no}: expected '
+                                 f"'<vid> <num_frames> <label>', got {line!r}")
+            vid, num, label = parts[0], int(parts[1]), int(parts[2])
+            digests = []
+            for i in range(start_index, start_index + num):
+                path = osp.join(frames_root, vid, filename_tmpl.format(i))
+                with open(path, 'rb') as img:
+                    digests.append(hashlib.sha1(img.read()).hexdigest())
+            groups[tuple(sorted(digests))][label] += 1
+            total += 1
+    if total == 0:
+        raise ValueError(f'{ann_file}: no videos listed')
+    best = sum(max(c.values()) for c in groups.values())
+    return best / total, total, len(groups)

@@ -1,0 +1,23 @@
+# The project's runtime base: every config of cakes-mmaction inherits it
+# (and only it) for hooks, logging, environment and LR scaling, so shared
+# settings are added here once.
+_base_ = ['mmaction::_base_/default_runtime.py']
+
+# EpochSeedHook reseeds every epoch from (seed, epoch): with a fixed seed,
+# a run restarted with --resume repeats the uninterrupted run exactly.
+default_hooks = dict(epoch_seed=dict(type='EpochSeedHook'))
+
+# nccl is what GPU users expect. It never reaches a CPU run: tools/train.py
+# and tools/test.py call cakes_mmaction._compat.init_cpu_distributed, which
+# switches a distributed run without CUDA to gloo (and DDP to
+# device_ids=None) before the Runner is built. 'fork' + no OpenCV threads
+# work on CPU and GPU machines alike; nothing here touches CUDA.
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+
+# `tools/train.py --auto-scale-lr` scales the optimizer's lr by
+# (GPUs x batch per GPU) / base_batch_size. Each recipe sets
+# base_batch_size to the total batch its lr was tuned for.
+auto_scale_lr = dict(enable=False, base_batch_size=96)
