@@ -9,7 +9,7 @@ from . import _compat
 _compat.apply_all()
 
 from . import models  # noqa: E402,F401  (registration side effects)
-from . import datasets, engine, hooks, search  # noqa: E402,F401
+from . import datasets, engine, search  # noqa: E402,F401
 from .assignment import Assignment, AssignmentError, list_presets  # noqa
 from .layers import CAKESConv3d  # noqa: E402
 from .models import ResNet3dCAKES  # noqa: E402

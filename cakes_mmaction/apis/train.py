@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
 from .._compat import init_cpu_distributed
+from ..engine.validate import validate_config
 
 __all__ = ['build_train_cfg', 'build_test_cfg', 'build_runner', 'train',
            'test']
@@ -211,6 +212,9 @@ def train(cfg: Config) -> Runner:
         Runner: The runner after training (its ``model`` holds the final
         weights).
     """
+    # A bad assignment, model, list or load_from fails here, before any
+    # worker starts or data loads, with one line per problem.
+    validate_config(cfg)
     runner = build_runner(cfg)
     runner.train()
     return runner
@@ -225,4 +229,5 @@ def test(cfg: Config) -> Dict[str, float]:
     Returns:
         dict[str, float]: The metrics, e.g. ``{'acc/top1': ...}``.
     """
+    validate_config(cfg, check_data=False)
     return build_runner(cfg).test()

@@ -8,17 +8,15 @@ from .checkpoint_io import (
     atomic_write_bytes,
     find_resume_checkpoint,
     verify_checkpoint_file)
-from .hooks import (
-    AtomicCheckpointHook,
-    DataFaultHook,  # noqa: F401
-    DistWatchdogHook)
+from .hooks import (AtomicCheckpointHook, DataFaultHook, DistWatchdogHook,
+                    EpochSeedHook)
 from .validate import ConfigValidationError, validate_config  # noqa: F401
 from .watchdog import PeerWatchdog  # noqa: F401
 
 __all__ = [
     'AtomicLocalBackend', 'CheckpointWriteError', 'atomic_write_bytes',
     'find_resume_checkpoint', 'verify_checkpoint_file', 'AtomicCheckpointHook',
-    'DataFaultHook', 'DistWatchdogHook', 'PeerWatchdog',
+    'DataFaultHook', 'DistWatchdogHook', 'EpochSeedHook', 'PeerWatchdog',
     'CheckpointMismatchError', 'check_checkpoint_fits',
     'ConfigValidationError', 'validate_config'
 ]

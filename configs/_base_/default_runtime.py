@@ -1,7 +1,10 @@
 # The project's runtime base: every config of cakes-mmaction inherits it
 # (and only it) for hooks, logging, environment and LR scaling, so shared
 # settings are added here once.
-_base_ = ['mmaction::_base_/default_runtime.py']
+# reliability.py inherits mmaction's default runtime and switches on the
+# guards of docs/failure_modes.md (atomic checkpoints, copy-safe resume,
+# distributed watchdog, data-fault accounting).
+_base_ = ['./reliability.py']
 
 # EpochSeedHook reseeds every epoch from (seed, epoch): with a fixed seed,
 # a run restarted with --resume repeats the uninterrupted run exactly.

@@ -2,5 +2,9 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .data_fault_hook import DataFaultHook
 from .dist_watchdog_hook import DistWatchdogHook
+from .epoch_seed_hook import EpochSeedHook, epoch_seed
 
-__all__ = ['AtomicCheckpointHook', 'DataFaultHook', 'DistWatchdogHook']
+__all__ = [
+    'AtomicCheckpointHook', 'DataFaultHook', 'DistWatchdogHook',
+    'EpochSeedHook', 'epoch_seed'
+]
