@@ -62,6 +62,29 @@ class DatasetSpec:
     modality: str = 'RGB'
     test_mode: bool = False
 
+    def parse_list(self, num_classes: Optional[int] = None
+                   ) -> Tuple[List[AnnotationEntry], List[DataProblem]]:
+        """Parse this dataset's annotation list.
+
+        Args:
+            num_classes (int, optional): Labels must lie in
+                ``[0, num_classes)``. Defaults to None (unchecked).
+
+        Returns:
+            tuple[list[AnnotationEntry], list[DataProblem]]: The good
+            entries and one problem per bad line.
+        """
+        return parse_annotation_list(
+            self.ann_file,
+            self.kind,
+            prefix=self.prefix,
+            with_offset=self.with_offset,
+            multi_class=self.multi_class,
+            delimiter=self.delimiter,
+            num_classes=num_classes,
+            allow_unlabelled=self.test_mode and self.split == 'test',
+            split=self.split)
+
 
 @dataclass
 class DatasetReport:
@@ -318,16 +341,7 @@ def check_dataset(cfg: Config,
     train_media: Dict[str, Tuple[str, int]] = {}
     held_out: List[Tuple[DatasetSpec, AnnotationEntry]] = []
     for spec in dataset_specs(cfg, splits):
-        entries, problems = parse_annotation_list(
-            spec.ann_file,
-            spec.kind,
-            prefix=spec.prefix,
-            with_offset=spec.with_offset,
-            multi_class=spec.multi_class,
-            delimiter=spec.delimiter,
-            num_classes=num_classes,
-            allow_unlabelled=spec.test_mode and spec.split == 'test',
-            split=spec.split)
+        entries, problems = spec.parse_list(num_classes)
         report.problems += problems
         report.problems += find_duplicates(entries, spec.ann_file, spec.split)
         report.datasets.append(

@@ -112,7 +112,6 @@ def _build_model(cfg: Config, problems: List[str]) -> Optional[Any]:
 def _check_data(cfg: Config, problems: List[str],
                 num_classes: Optional[int]) -> None:
     from mmaction.registry import TRANSFORMS
-    from ..datasets.annotations import parse_annotation_list
     from ..datasets.checker import _leaf_datasets, dataset_specs
     from ..datasets.faults import format_problems
     for split in ('train', 'val', 'test'):
@@ -133,16 +132,7 @@ def _check_data(cfg: Config, problems: List[str],
                         f'{str(err).strip().splitlines()[0][:400]}')
         return
     for spec in specs:
-        _, found = parse_annotation_list(
-            spec.ann_file,
-            spec.kind,
-            prefix=spec.prefix,
-            with_offset=spec.with_offset,
-            multi_class=spec.multi_class,
-            delimiter=spec.delimiter,
-            num_classes=num_classes,
-            allow_unlabelled=spec.test_mode and spec.split == 'test',
-            split=spec.split)
+        _, found = spec.parse_list(num_classes)
         if found:
             problems.append(
                 f'{spec.split}_dataloader: {len(found)} bad line(s) in '
