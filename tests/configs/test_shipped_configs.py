@@ -46,6 +46,18 @@ def test_all_configs_found():
     }
 
 
+@pytest.mark.parametrize('config', CONFIGS)
+def test_config_keeps_the_runtime_guards(config):
+    # A config setting custom_hooks replaces the base's list (mmengine
+    # merges lists by replacing them); the runtime base's guards must stay.
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    hooks = [hook['type'] for hook in cfg.custom_hooks]
+    assert hooks[:2] == ['DistWatchdogHook', 'DataFaultHook'], hooks
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook'
+    assert cfg.env_cfg.dist_cfg.timeout == 600
+
+
 def _small_size_options(cfg):
     """Shrink the crops and resizes of every pipeline to SIZE pixels."""
     options = {}

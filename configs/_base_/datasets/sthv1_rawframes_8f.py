@@ -1,39 +1,48 @@
-# Something-Something V1 rawframes for the search (cakes-method.md §4):
-# JPEG frames <video_id>/{:05d}.jpg (1-based), list lines
-# "<video_id> <num_frames> <label>", 174 classes. 8 frames, one per
-# segment (UniformSample: random inside each segment for training, segment
-# centres for testing), multi-scale crop to 224, flip with V1's left/right
-# label pairs, 1-clip centre-crop test.
+# Something-Something V1 rawframes, 8 frames (cakes-method.md §4), the one
+# SthV1 data section of the project: training, search and searched-network
+# configs all inherit it.
 #
-# Self-contained on purpose: the search runs on the same data as the
-# training configs; when those share a data base, inherit it instead.
+# Layout of mmaction2's tools/data/sthv1: 1-based JPEG frames
+# <data_root>/<video_id>/{:05}.jpg, list lines
+# '<video_id> <num_frames> <label>', 174 classes.
+# Train: TSN segment sampling (one frame at a random offset in each of
+# num_frames segments), multi-scale crop (1, .875, .75, .66) to 224, flip
+# with the left/right label swap derived from the class names. Test: one
+# clip of segment centres, short side 256, one 224 center crop.
+#
+# Other frame counts: override num_frames in the sampling steps (see
+# configs/cakes_r50_sthv1_16f.py).
 dataset_type = 'RawframeDataset'
 data_root = 'data/sthv1/rawframes'
 ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'
 ann_file_val = 'data/sthv1/sthv1_val_list_rawframes.txt'
+ann_file_test = 'data/sthv1/sthv1_val_list_rawframes.txt'
+# One class name per line, line number = label; the flip's left/right label
+# swap is derived from it (never hard-coded indices: V1 and V2 differ).
+class_file = 'data/sthv1/annotations/something-something-v1-labels.csv'
+num_frames = 8
 
-# Left/right class pairs of V1's own label indices, as in mmaction2's sthv1
-# configs (the official CAKES code used V2's indices for V1 too).
-sthv1_flip_label_map = {2: 4, 4: 2, 30: 41, 41: 30, 52: 66, 66: 52}
-
+file_client_args = dict(io_backend='disk')
 train_pipeline = [
-    dict(type='UniformSample', clip_len=8),
-    dict(type='RawFrameDecode'),
+    dict(type='SegmentSampleFrames', num_segments=num_frames),
+    dict(type='CheckedRawFrameDecode', **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(
         type='MultiScaleCrop',
         input_size=224,
         scales=(1, 0.875, 0.75, 0.66),
         random_crop=False,
-        max_wh_scale_gap=1),
+        max_wh_scale_gap=1,
+        num_fixed_crops=13),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5, flip_label_map=sthv1_flip_label_map),
+    dict(type='ClassNameFlip', class_file=class_file, flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
+# 1 clip (one frame at each segment centre), 1 center crop.
 val_pipeline = [
-    dict(type='UniformSample', clip_len=8, num_clips=1, test_mode=True),
-    dict(type='RawFrameDecode'),
+    dict(type='SegmentSampleFrames', num_segments=num_frames, test_mode=True),
+    dict(type='CheckedRawFrameDecode', **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -41,8 +50,9 @@ val_pipeline = [
 ]
 test_pipeline = val_pipeline
 
+# 8 GPUs x 12 = 96, the batch the paper's lr is set for.
 train_dataloader = dict(
-    batch_size=12,  # x 8 GPUs = 96, the paper's batch
+    batch_size=12,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -73,7 +83,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
-        ann_file=ann_file_val,
+        ann_file=ann_file_test,
         data_prefix=dict(img=data_root),
         filename_tmpl='{:05}.jpg',
         start_index=1,
