@@ -13,7 +13,8 @@ _base_ = [
     '_base_/default_runtime.py'
 ]
 
-model = dict(cls_head=dict(num_classes=400, dropout_ratio=0.5))
+model = dict(
+    cls_head=dict(num_classes=_base_.num_classes, dropout_ratio=0.5))
 
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=150, val_begin=1, val_interval=5)

@@ -17,7 +17,8 @@ _base_ = [
     '_base_/schedules/sgd_cakes_70e.py', '_base_/default_runtime.py'
 ]
 
-model = dict(cls_head=dict(num_classes=174))
+# The classes of the data base (174), which checks the labels against it.
+model = dict(cls_head=dict(num_classes=_base_.num_classes))
 
 # Keep the best top-1 checkpoint (and the last 3 epochs for --resume).
 default_hooks = dict(

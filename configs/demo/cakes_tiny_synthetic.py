@@ -30,7 +30,10 @@ model = dict(
         assignment=dict(
             _delete_=True, uniform=['3x3x3', '1x3x3', '3x1x1'])),
     cls_head=dict(
-        in_channels=64, num_classes=10, dropout_ratio=0.2, init_std=0.01))
+        in_channels=64,
+        num_classes=_base_.num_classes,
+        dropout_ratio=0.2,
+        init_std=0.01))
 
 max_epochs = 24
 train_cfg = dict(

@@ -25,7 +25,7 @@ _base_ = [
 model = dict(
     sparsity=dict(s=1e-4, reweight=True),
     backbone=dict(scheme='C', shapes='video'),
-    cls_head=dict(num_classes=174))
+    cls_head=dict(num_classes=_base_.num_classes))
 
 # The runtime base's guards (watchdog, data-fault log) plus the search's.
 custom_hooks = _base_.reliability_hooks + [

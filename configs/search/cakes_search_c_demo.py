@@ -32,7 +32,10 @@ model = dict(
         temporal_strides=(1, 1, 1),
         dilations=(1, 1, 1)),
     cls_head=dict(
-        in_channels=256, num_classes=10, dropout_ratio=0.2, init_std=0.01))
+        in_channels=256,
+        num_classes=_base_.num_classes,
+        dropout_ratio=0.2,
+        init_std=0.01))
 
 # The runtime base's guards (watchdog, data-fault log) plus the search's.
 custom_hooks = _base_.reliability_hooks + [

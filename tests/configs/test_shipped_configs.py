@@ -58,6 +58,30 @@ def test_config_keeps_the_runtime_guards(config):
     assert cfg.env_cfg.dist_cfg.timeout == 600
 
 
+@pytest.mark.parametrize('config', CONFIGS)
+def test_config_has_a_fault_policy(config):
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    synthetic = 'synthetic' in cfg.train_dataloader.dataset.ann_file
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = cfg[loader].dataset
+        assert dataset.type in ('RobustRawframeDataset', 'RobustVideoDataset')
+        assert dataset.num_classes == cfg.model.cls_head.num_classes
+        # Real data: a long run skips a bad clip (up to a limit); the demo's
+        # generated data and every evaluation stop at the first one.
+        skips = loader == 'train_dataloader' and not synthetic
+        assert dataset.on_error == ('skip' if skips else 'raise')
+        if skips:
+            assert dataset.max_skips == 100
+            assert dataset.max_skip_ratio == 0.01
+        # Decoders that check the bytes they read: each file is read once.
+        decoders = [
+            step.type for step in dataset.pipeline
+            if 'Decode' in step.type or 'Init' in step.type
+        ]
+        assert decoders in (['CheckedRawFrameDecode'],
+                            ['CheckedDecordInit', 'CheckedDecordDecode'])
+
+
 def _small_size_options(cfg):
     """Shrink the crops and resizes of every pipeline to SIZE pixels."""
     options = {}
@@ -78,8 +102,9 @@ def _small_size_options(cfg):
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_trains_two_iterations_and_validates(config, data, tmp_path):
     cfg = Config.fromfile(osp.join(ROOT, config))
-    fmt = ('videos' if cfg.train_dataloader.dataset.type == 'VideoDataset'
-           else 'rawframes')
+    fmt = ('videos'
+           if cfg.train_dataloader.dataset.type.endswith('VideoDataset') else
+           'rawframes')
     options = synthetic_cfg_options(cfg, data, fmt)
     options.update(_small_size_options(cfg))
     options.update({

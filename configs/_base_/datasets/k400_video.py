@@ -3,12 +3,19 @@
 # classes. 8 frames at interval 8 (the clips of SlowOnly-R50 8x8x1):
 # random-resized crop to 224 + flip for training, short side 256 + center
 # crop for validation, 10 clips x 3 crops for testing.
-dataset_type = 'VideoDataset'
+#
+# Bad data (docs/failure_modes.md): RobustVideoDataset checks every list
+# line and label (< num_classes) when it is built; CheckedDecordInit /
+# CheckedDecordDecode check each video's bytes as they read it (each file is
+# read once) and name the file. Training skips a failing sample (logged,
+# limited); validation and test stop at it.
+dataset_type = 'RobustVideoDataset'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
 ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
 ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
+num_classes = 400  # keep equal to model.cls_head.num_classes
 
 file_client_args = dict(io_backend='disk')
 train_pipeline = [
@@ -60,7 +67,15 @@ train_dataloader = dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+        num_classes=num_classes,
+        # A long run does not die on one bad clip: each failing sample is
+        # logged (skipped_samples.json) and replaced, up to 100 distinct
+        # samples per process or 1% of the list, whichever is smaller;
+        # past that the run stops (docs/failure_modes.md).
+        on_error='skip',
+        max_skips=100,
+        max_skip_ratio=0.01))
 val_dataloader = dict(
     batch_size=8,
     num_workers=8,
@@ -71,6 +86,8 @@ val_dataloader = dict(
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
+        num_classes=num_classes,
+        on_error='raise',
         test_mode=True))
 test_dataloader = dict(
     batch_size=1,
@@ -82,6 +99,8 @@ test_dataloader = dict(
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,
+        num_classes=num_classes,
+        on_error='raise',
         test_mode=True))
 
 val_evaluator = dict(type='AccMetric')

@@ -12,7 +12,13 @@
 #
 # Other frame counts: override num_frames in the sampling steps (see
 # configs/cakes_r50_sthv1_16f.py).
-dataset_type = 'RawframeDataset'
+#
+# Bad data (docs/failure_modes.md): RobustRawframeDataset checks every list
+# line and label (< num_classes) when it is built, and each sample's folder
+# and frame count; CheckedRawFrameDecode checks the bytes of every frame it
+# reads (each frame is read once) and names the file. Training skips a
+# failing sample (logged, limited); validation and test stop at it.
+dataset_type = 'RobustRawframeDataset'
 data_root = 'data/sthv1/rawframes'
 ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'
 ann_file_val = 'data/sthv1/sthv1_val_list_rawframes.txt'
@@ -20,6 +26,7 @@ ann_file_test = 'data/sthv1/sthv1_val_list_rawframes.txt'
 # One class name per line, line number = label; the flip's left/right label
 # swap is derived from it (never hard-coded indices: V1 and V2 differ).
 class_file = 'data/sthv1/annotations/something-something-v1-labels.csv'
+num_classes = 174  # keep equal to model.cls_head.num_classes
 num_frames = 8
 
 file_client_args = dict(io_backend='disk')
@@ -62,7 +69,15 @@ train_dataloader = dict(
         data_prefix=dict(img=data_root),
         filename_tmpl='{:05}.jpg',
         start_index=1,
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+        num_classes=num_classes,
+        # A long run does not die on one bad clip: each failing sample is
+        # logged (skipped_samples.json) and replaced, up to 100 distinct
+        # samples per process or 1% of the list, whichever is smaller;
+        # past that the run stops (docs/failure_modes.md).
+        on_error='skip',
+        max_skips=100,
+        max_skip_ratio=0.01))
 val_dataloader = dict(
     batch_size=12,
     num_workers=8,
@@ -75,6 +90,8 @@ val_dataloader = dict(
         filename_tmpl='{:05}.jpg',
         start_index=1,
         pipeline=val_pipeline,
+        num_classes=num_classes,
+        on_error='raise',
         test_mode=True))
 test_dataloader = dict(
     batch_size=1,
@@ -88,6 +105,8 @@ test_dataloader = dict(
         filename_tmpl='{:05}.jpg',
         start_index=1,
         pipeline=test_pipeline,
+        num_classes=num_classes,
+        on_error='raise',
         test_mode=True))
 
 val_evaluator = dict(type='AccMetric')

@@ -8,12 +8,15 @@
 #
 # Point it at another generated folder with --cfg-options on the dataloaders
 # (cakes_mmaction.apis.data_options.synthetic_cfg_options writes them).
-dataset_type = 'RawframeDataset'
+# Bad data: as in ./sthv1_rawframes_8f.py, but generated data has no excuse
+# for a bad file, so training stops at the first one too.
+dataset_type = 'RobustRawframeDataset'
 data_root = 'data/synthetic/rawframes'
 ann_file_train = 'data/synthetic/train_list_rawframes.txt'
 ann_file_val = 'data/synthetic/val_list_rawframes.txt'
 ann_file_test = 'data/synthetic/val_list_rawframes.txt'
 class_file = 'data/synthetic/classes.txt'
+num_classes = 10  # keep equal to model.cls_head.num_classes
 num_frames = 8
 
 train_pipeline = [
@@ -50,7 +53,9 @@ train_dataloader = dict(
         data_prefix=dict(img=data_root),
         filename_tmpl='{:05}.jpg',
         start_index=1,
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+        num_classes=num_classes,
+        on_error='raise'))
 val_dataloader = dict(
     batch_size=16,
     num_workers=0,
@@ -63,6 +68,8 @@ val_dataloader = dict(
         filename_tmpl='{:05}.jpg',
         start_index=1,
         pipeline=val_pipeline,
+        num_classes=num_classes,
+        on_error='raise',
         test_mode=True))
 test_dataloader = dict(
     batch_size=16,
@@ -76,6 +83,8 @@ test_dataloader = dict(
         filename_tmpl='{:05}.jpg',
         start_index=1,
         pipeline=test_pipeline,
+        num_classes=num_classes,
+        on_error='raise',
         test_mode=True))
 
 val_evaluator = dict(type='AccMetric')
