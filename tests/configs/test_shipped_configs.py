@@ -1,15 +1,18 @@
 """Every shipped config builds, trains two iterations and validates once
 on tiny generated data; only paths, sizes and loader settings are changed,
 through cfg-options."""
+import copy
 import glob
 import os.path as osp
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 
 from cakes_mmaction.apis import build_train_cfg, train
 from cakes_mmaction.apis.data_options import synthetic_cfg_options
+from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.datasets import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -82,6 +85,36 @@ def test_config_has_a_fault_policy(config):
                             ['CheckedDecordInit', 'CheckedDecordDecode'])
 
 
+def _assignment_file_options(cfg, tmp_path):
+    """Write the searched assignment a config names, if it is a file.
+
+    A config that trains a search's result (configs/cakes_r50_searched.py)
+    names the file tools/export_assignment.py writes. The test writes an
+    assignment of that network, non-uniform as a search's would be, to a
+    file and points the config at it: the file path is what is tested.
+    """
+    spec = cfg.model.backbone.get('assignment')
+    if not (isinstance(spec, str) and spec.endswith(('.json', '.yaml'))):
+        return {}, None
+    skeleton = copy.deepcopy(cfg.model)
+    skeleton.backbone.assignment = dict(uniform=['3x3x3'])
+    with torch.device('meta'):
+        widths = MODELS.build(skeleton).backbone.assignment.to_layers()
+    layers = {}
+    for i, (path, counts) in enumerate(widths.items()):
+        width = counts['3x3x3']
+        first = width // 4 + i % 3  # differs from layer to layer
+        layers[path] = {
+            '3x3x3': first,
+            '1x3x3': width // 2,
+            '3x1x1': width - first - width // 2
+        }
+    searched = Assignment(layers, meta=dict(scheme='C', rule='top_c'))
+    path = str(tmp_path / osp.basename(spec))
+    searched.save(path)
+    return {'model.backbone.assignment': path}, searched
+
+
 def _small_size_options(cfg):
     """Shrink the crops and resizes of every pipeline to SIZE pixels."""
     options = {}
@@ -107,6 +140,8 @@ def test_config_trains_two_iterations_and_validates(config, data, tmp_path):
            'rawframes')
     options = synthetic_cfg_options(cfg, data, fmt)
     options.update(_small_size_options(cfg))
+    file_options, searched = _assignment_file_options(cfg, tmp_path)
+    options.update(file_options)
     options.update({
         'model.cls_head.num_classes': data.num_classes,
         'train_cfg.max_epochs': 1,
@@ -129,3 +164,5 @@ def test_config_trains_two_iterations_and_validates(config, data, tmp_path):
     assert 0.0 <= top1 <= 1.0
     for name, param in runner.model.named_parameters():
         assert torch.isfinite(param).all(), name
+    if searched is not None:  # the network was built from the file
+        assert runner.model.backbone.assignment == searched
