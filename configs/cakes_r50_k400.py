@@ -3,100 +3,18 @@
 # without temporal downsampling (that of SlowOnly-R50 8x8x1): 8 frames at
 # interval 8, random-resized crop + flip, lr 0.01 for a total batch of 64
 # with a 10-epoch warm-up, steps at 90 and 130 of 150 epochs; 10 clips x 3
-# crops at test time.
+# crops at test time. Data: configs/_base_/datasets/k400_video.py.
 #
 # Pick the assignment (a preset or a file) and the ImageNet checkpoint with
 #   --cfg-options model.backbone.assignment=cakes23d_p \
 #                 model.backbone.pretrained=checkpoints/resnet50.pth
-_base_ = ['_base_/models/cakes_r50.py', '_base_/default_runtime.py']
-
-model = dict(cls_head=dict(num_classes=400, dropout_ratio=0.5))
-
-# Data: mmaction2's Kinetics layout (tools/data/kinetics), list lines
-# '<relative video path> <label>'.
-dataset_type = 'VideoDataset'
-data_root = 'data/kinetics400/videos_train'
-data_root_val = 'data/kinetics400/videos_val'
-ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
-ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
-ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
-
-file_client_args = dict(io_backend='disk')
-train_pipeline = [
-    dict(type='CheckedDecordInit', **file_client_args),
-    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),
-    dict(type='CheckedDecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='RandomResizedCrop'),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='CheckedDecordInit', **file_client_args),
-    dict(
-        type='SampleFrames',
-        clip_len=8,
-        frame_interval=8,
-        num_clips=1,
-        test_mode=True),
-    dict(type='CheckedDecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-test_pipeline = [
-    dict(type='CheckedDecordInit', **file_client_args),
-    dict(
-        type='SampleFrames',
-        clip_len=8,
-        frame_interval=8,
-        num_clips=10,
-        test_mode=True),
-    dict(type='CheckedDecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='ThreeCrop', crop_size=256),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+_base_ = [
+    '_base_/models/cakes_r50.py', '_base_/datasets/k400_video.py',
+    '_base_/default_runtime.py'
 ]
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        pipeline=val_pipeline,
-        test_mode=True))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_test,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
-
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
+model = dict(
+    cls_head=dict(num_classes=_base_.num_classes, dropout_ratio=0.5))
 
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=150, val_begin=1, val_interval=5)

@@ -11,7 +11,8 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 def data_cfg_options(cfg: Mapping[str, Any],
                      ann_files: Mapping[str, str],
                      data_prefix: Mapping[str, str],
-                     class_file: Optional[str] = None) -> Dict[str, Any]:
+                     class_file: Optional[str] = None,
+                     num_classes: Optional[int] = None) -> Dict[str, Any]:
     """``--cfg-options`` that point the dataloaders of a config elsewhere.
 
     Args:
@@ -24,6 +25,9 @@ def data_cfg_options(cfg: Mapping[str, Any],
             e.g. ``dict(img=frames_root)`` or ``dict(video=videos_root)``.
         class_file (str, optional): Given to every pipeline step that has a
             ``class_file`` (the flip's class names). Defaults to None.
+        num_classes (int, optional): Given to every dataset that has a
+            ``num_classes`` (the robust datasets check labels against it).
+            The head's is left alone. Defaults to None.
 
     Returns:
         dict[str, Any]: Keys such as ``'train_dataloader.dataset.ann_file'``
@@ -38,6 +42,9 @@ def data_cfg_options(cfg: Mapping[str, Any],
         key = f'{loader}.dataset'
         options[f'{key}.ann_file'] = ann_files[split]
         options[f'{key}.data_prefix'] = dict(data_prefix)
+        if num_classes is not None and 'num_classes' in cfg[loader][
+                'dataset']:
+            options[f'{key}.num_classes'] = num_classes
         pipeline = cfg[loader]['dataset'].get('pipeline', [])
         for i, step in enumerate(pipeline):
             if class_file is not None and 'class_file' in step:
@@ -64,7 +71,8 @@ def synthetic_cfg_options(cfg: Mapping[str, Any],
             ``'val'``.
 
     Returns:
-        dict[str, Any]: The options, class file included.
+        dict[str, Any]: The options, class file and the datasets' class
+        count included.
     """
     if fmt == 'rawframes':
         lists, prefix = data.rawframe_list, dict(img=data.rawframes)
@@ -75,4 +83,5 @@ def synthetic_cfg_options(cfg: Mapping[str, Any],
     ann_files = dict(
         train=lists(train_split), val=lists(test_split),
         test=lists(test_split))
-    return data_cfg_options(cfg, ann_files, prefix, data.class_file)
+    return data_cfg_options(cfg, ann_files, prefix, data.class_file,
+                            data.num_classes)

@@ -13,11 +13,13 @@ Each check returns ``None`` when the file is good, or a one-line reason.
 import os
 import os.path as osp
 import re
-from typing import List, Optional, Tuple
+import struct
+from typing import Callable, List, Optional, Tuple
 
 __all__ = [
-    'check_image_file', 'decode_image_file', 'frame_path', 'count_frames',
-    'check_video_file', 'mp4_structure_problem', 'probe_video'
+    'image_bytes_problem', 'check_image_file', 'check_image_bytes',
+    'decode_image_file', 'frame_path', 'count_frames', 'check_video_file',
+    'video_bytes_problem', 'mp4_structure_problem', 'probe_video'
 ]
 
 _JPEG_SOI = b'\xff\xd8'
@@ -26,31 +28,27 @@ _PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 _TAIL = 64
 
 
-def check_image_file(path: str) -> Optional[str]:
-    """Cheap byte-level check of one frame file.
+def image_bytes_problem(head: bytes, tail: bytes, ext: str) -> Optional[str]:
+    """Byte-level check of a frame from its first and last bytes.
 
-    Reads the first 8 and last 64 bytes only, so it can run on every frame
-    a training sample loads.
+    The one implementation of the frame byte check: the checker and the
+    robust datasets read the bytes from the file, the checked decoders
+    (:class:`~cakes_mmaction.datasets.transforms.CheckedRawFrameDecode`)
+    look at the bytes they have read anyway to decode.
 
     Args:
-        path (str): The frame file.
+        head (bytes): The first (at least 8) bytes.
+        tail (bytes): The last (up to 64) bytes.
+        ext (str): The file extension, e.g. ``'.jpg'``.
 
     Returns:
-        str | None: Why the file is bad, or None.
+        str | None: Why the frame is bad, or None.
     """
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return 'missing frame file'
-    if size == 0:
+    ext = ext.lower()
+    if not head and not tail:
         return 'empty frame file (0 bytes)'
-    ext = osp.splitext(path)[1].lower()
     if ext not in ('.jpg', '.jpeg', '.png'):
         return None
-    with open(path, 'rb') as f:
-        head = f.read(8)
-        f.seek(max(0, size - _TAIL))
-        tail = f.read()
     if ext == '.png':
         if not head.startswith(_PNG_MAGIC):
             return 'not a PNG file (bad signature)'
@@ -67,6 +65,48 @@ def check_image_file(path: str) -> Optional[str]:
         return ('truncated JPEG: no end-of-image marker (ffd9); decoders '
                 'return grey rows or nothing for the missing part')
     return None
+
+
+def check_image_file(path: str) -> Optional[str]:
+    """Cheap byte-level check of one frame file.
+
+    Reads the first 8 and last 64 bytes only (see
+    :func:`image_bytes_problem`).
+
+    Args:
+        path (str): The frame file.
+
+    Returns:
+        str | None: Why the file is bad, or None.
+    """
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return 'missing frame file'
+    if size == 0:
+        return 'empty frame file (0 bytes)'
+    ext = osp.splitext(path)[1]
+    if ext.lower() not in ('.jpg', '.jpeg', '.png'):
+        return None
+    with open(path, 'rb') as f:
+        head = f.read(8)
+        f.seek(max(0, size - _TAIL))
+        tail = f.read()
+    return image_bytes_problem(head, tail, ext)
+
+
+def check_image_bytes(data: bytes, path: str) -> Optional[str]:
+    """:func:`check_image_file` on bytes already read.
+
+    Args:
+        data (bytes): The whole file.
+        path (str): Its path (for the extension).
+
+    Returns:
+        str | None: Why the file is bad, or None.
+    """
+    return image_bytes_problem(data[:8], data[-_TAIL:],
+                               osp.splitext(path)[1])
 
 
 def decode_image_file(path: str) -> Optional[str]:
@@ -136,6 +176,39 @@ _MP4_TOP_BOXES = {
 }
 
 
+def _mp4_boxes_problem(read_at: Callable[[int, int], bytes],
+                       size: int) -> Optional[str]:
+    """Walk the top-level boxes; ``read_at(pos, n)`` returns ``n`` bytes."""
+    seen = []
+    pos = 0
+    while pos < size:
+        header = read_at(pos, 16)
+        if len(header) < 8:
+            return (f'truncated MP4: {len(header)} stray bytes at the end '
+                    f'(offset {pos})')
+        box_size, kind = struct.unpack('>I4s', header[:8])
+        if not seen and kind not in _MP4_TOP_BOXES:
+            return f'not an MP4/MOV container (first box type {kind!r})'
+        if box_size == 1:
+            if len(header) < 16:
+                return f'truncated MP4: box {kind!r} header is cut'
+            box_size = struct.unpack('>Q', header[8:16])[0]
+        elif box_size == 0:
+            box_size = size - pos
+        if box_size < 8:
+            return f'corrupt MP4: box {kind!r} has size {box_size}'
+        if pos + box_size > size:
+            return (f'truncated MP4: box {kind.decode("latin-1")!r} '
+                    f'declares {box_size} bytes from offset {pos} but the '
+                    f'file ends at {size} (a copy or download was cut '
+                    f'short)')
+        seen.append(kind)
+        pos += box_size
+    if b'moov' not in seen and b'moof' not in seen:
+        return 'MP4 without a moov box (index): the file is incomplete'
+    return None
+
+
 def mp4_structure_problem(path: str) -> Optional[str]:
     """Walk the top-level boxes of an MP4/MOV file.
 
@@ -149,38 +222,31 @@ def mp4_structure_problem(path: str) -> Optional[str]:
     Returns:
         str | None: Why the container is bad, or None.
     """
-    import struct
-    size = osp.getsize(path)
-    seen = []
     with open(path, 'rb') as f:
-        pos = 0
-        while pos < size:
+
+        def read_at(pos: int, n: int) -> bytes:
             f.seek(pos)
-            header = f.read(16)
-            if len(header) < 8:
-                return (f'truncated MP4: {len(header)} stray bytes at the '
-                        f'end (offset {pos})')
-            box_size, kind = struct.unpack('>I4s', header[:8])
-            if not seen and kind not in _MP4_TOP_BOXES:
-                return (f'not an MP4/MOV container (first box type '
-                        f'{kind!r})')
-            if box_size == 1:
-                if len(header) < 16:
-                    return f'truncated MP4: box {kind!r} header is cut'
-                box_size = struct.unpack('>Q', header[8:16])[0]
-            elif box_size == 0:
-                box_size = size - pos
-            if box_size < 8:
-                return f'corrupt MP4: box {kind!r} has size {box_size}'
-            if pos + box_size > size:
-                return (f'truncated MP4: box {kind.decode("latin-1")!r} '
-                        f'declares {box_size} bytes from offset {pos} but '
-                        f'the file ends at {size} (a copy or download was '
-                        f'cut short)')
-            seen.append(kind)
-            pos += box_size
-    if b'moov' not in seen and b'moof' not in seen:
-        return 'MP4 without a moov box (index): the file is incomplete'
+            return f.read(n)
+
+        return _mp4_boxes_problem(read_at, osp.getsize(path))
+
+
+def video_bytes_problem(data: bytes, path: str) -> Optional[str]:
+    """The checks of :func:`check_video_file` on bytes already read.
+
+    Args:
+        data (bytes): The whole file.
+        path (str): Its path (for the extension).
+
+    Returns:
+        str | None: Why the video is bad, or None.
+    """
+    if not data:
+        return 'empty video file (0 bytes)'
+    if osp.splitext(path)[1].lower() in _MP4_EXTS:
+        view = memoryview(data)
+        return _mp4_boxes_problem(lambda pos, n: bytes(view[pos:pos + n]),
+                                  len(data))
     return None
 
 

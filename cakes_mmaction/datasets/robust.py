@@ -30,6 +30,15 @@ Besides decode errors, the datasets refuse silently wrong samples:
   start/end markers, PNG ``IEND``), as a truncated JPEG may decode into an
   image with grey rows; and a frame the decoder returns as ``None`` is a
   fault naming the frame file.
+
+Each media file is read once. When the pipeline decodes with the checked
+decoders (:class:`~cakes_mmaction.datasets.transforms.CheckedRawFrameDecode`,
+:class:`~cakes_mmaction.datasets.transforms.CheckedDecordInit`, as the
+shipped configs do), those run the same byte checks
+(:mod:`~cakes_mmaction.datasets.media`) on the bytes they read to decode,
+and the dataset does not read the files beforehand; with mmaction2's own
+decoders the dataset reads the few bytes it checks itself. The folder and
+frame-count checks look at file names only.
 """
 import logging
 import os.path as osp
@@ -47,6 +56,8 @@ from .faults import (AnnotationError, DataFaultError, SkipLimitError,
 from .media import (check_image_file, check_video_file, count_frames,
                     decode_image_file, frame_path)
 from .skip_ledger import SkipLedger
+from .transforms import (CheckedDecordInit, CheckedRawFrameDecode,
+                         SampleDecodeError)
 
 __all__ = ['RobustDatasetMixin', 'RobustRawframeDataset', 'RobustVideoDataset']
 
@@ -181,18 +192,31 @@ class RobustDatasetMixin:
             self._skip(idx, err)
             return None
 
+    @property
+    def decoder_checks_bytes(self) -> bool:
+        """bool: The pipeline decodes with a checked decoder, which runs the
+        byte checks on the bytes it reads (so the dataset does not read the
+        files beforehand)."""
+        return any(
+            isinstance(t, (CheckedRawFrameDecode, CheckedDecordInit))
+            for t in self.pipeline.transforms)
+
     def _load_sample(self, info: dict) -> Any:
         fixed = dict(info)  # transforms edit ``info`` in place
-        self._check_media(fixed)
+        decoder_checks = self.decoder_checks_bytes
+        self._check_media(fixed, read_files=not decoder_checks)
         results = info
         checked_imgs = None
         for transform in self.pipeline.transforms:
-            if self.check_frames and isinstance(transform, RawFrameDecode):
+            if (self.check_frames and not decoder_checks
+                    and isinstance(transform, RawFrameDecode)):
                 self._check_frame_files(fixed, results)
             try:
                 results = transform(results)
             except DataFaultError:
                 raise
+            except SampleDecodeError as err:  # names the file already
+                raise self._fault(fixed, err.reason, err.path) from err
             except Exception as err:
                 detail = (f'{type(transform).__name__} failed: '
                           f'{type(err).__name__}: {err}')
@@ -207,12 +231,14 @@ class RobustDatasetMixin:
                 checked_imgs = results.get('imgs')
         return results
 
-    def _check_media(self, info: dict) -> None:
+    def _check_media(self, info: dict, read_files: bool = True) -> None:
         if self._media_kind == 'video':
             path = info['filename']
             if not osp.splitext(path)[1]:
                 path += '.mp4'  # what mmaction2's DecordInit opens
-            reason = check_video_file(path)
+            if not osp.exists(path):
+                raise self._fault(info, 'missing video file', path)
+            reason = check_video_file(path) if read_files else None
             if reason:
                 raise self._fault(info, reason, path)
             return

@@ -10,7 +10,10 @@
 * :class:`CheckedRawFrameDecode`, :class:`CheckedDecordInit`,
   :class:`CheckedDecordDecode`: mmaction's decoders, but a missing, empty,
   truncated or corrupt file raises an error naming that file instead of a
-  bare OpenCV / decord message (or a silently wrong sample).
+  bare OpenCV / decord message (or a silently wrong sample). The byte checks
+  run on the bytes read for decoding, so every file is read once; the
+  robust datasets leave the per-file checks to these decoders when their
+  pipeline uses them.
 """
 import os.path as osp
 import re
@@ -22,6 +25,7 @@ from mmengine.fileio import FileClient
 from mmaction.datasets.transforms import (DecordDecode, DecordInit, Flip,
                                           RawFrameDecode, SampleFrames)
 from mmaction.registry import TRANSFORMS
+from .media import check_image_bytes, video_bytes_problem
 
 __all__ = [
     'SampleDecodeError', 'SegmentSampleFrames', 'ClassNameFlip',
@@ -41,6 +45,7 @@ class SampleDecodeError(RuntimeError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f'{path}: {message}')
         self.path = path
+        self.reason = message
 
 
 @TRANSFORMS.register_module()
@@ -226,9 +231,11 @@ def _first_line(err: BaseException) -> str:
 class _CheckedFileClient:
     """Reads bytes through a FileClient and rejects what cannot be right.
 
-    A missing file, an empty file and a JPEG without its end-of-image
-    marker (truncated) raise errors naming the file; the last path read is
-    kept so a decoding failure that follows can name it too.
+    A missing file raises an error naming it; the bytes read are checked
+    by the byte checks of :mod:`~cakes_mmaction.datasets.media` (empty
+    file, JPEG/PNG markers for frames, the MP4 box structure for videos),
+    so each file is read once, for decoding and checking alike. The last
+    path read is kept so a decoding failure that follows can name it too.
     """
 
     def __init__(self, client: FileClient, what: str) -> None:
@@ -243,13 +250,12 @@ class _CheckedFileClient:
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f'{path}: {self.what} file not found') from err
-        if not data:
-            raise SampleDecodeError(path, f'empty {self.what} file (0 bytes)')
-        if path.lower().endswith(('.jpg', '.jpeg')) and not data.rstrip(
-                b'\0').endswith(b'\xff\xd9'):
-            raise SampleDecodeError(
-                path, f'truncated JPEG {self.what} ({len(data)} bytes, no '
-                'end-of-image marker)')
+        if self.what == 'video':
+            reason = video_bytes_problem(data, path)
+        else:
+            reason = check_image_bytes(data, path)
+        if reason:
+            raise SampleDecodeError(path, reason)
         return data
 
 

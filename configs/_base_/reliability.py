@@ -22,13 +22,17 @@ default_hooks = dict(
     # copy-safe best/last paths, random states for exact resumes.
     checkpoint=dict(type='AtomicCheckpointHook', save_rng_state=True))
 
-custom_hooks = [
+# A config that sets its own `custom_hooks` replaces this list (mmengine
+# merges lists by replacing them), so it must keep these two; it refers to
+# them by name:  custom_hooks = _base_.reliability_hooks + [dict(...)]
+reliability_hooks = [
     # Names a lost rank and stops the others after `timeout` seconds
     # without its heartbeat (does nothing in single-process runs).
     dict(type='DistWatchdogHook', timeout=120, interval=5),
     # Logs and saves (skipped_samples.json) what robust datasets skipped.
     dict(type='DataFaultHook'),
 ]
+custom_hooks = [dict(hook) for hook in reliability_hooks]
 
 # Bounds a collective that waits on a rank that is alive but stuck (the
 # watchdog cannot see that); torch's default is 30 minutes. Long enough

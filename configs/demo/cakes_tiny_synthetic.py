@@ -10,9 +10,13 @@
 # (c2d_tiny_synthetic.py), and compares them with the frame-order-blind
 # ceiling: every class has a time-reversed twin, so only a model that sees
 # the order of the frames can beat 50% top-1.
-_base_ = ['../_base_/models/cakes_r50.py', '../_base_/default_runtime.py']
+# Data: configs/_base_/datasets/synthetic_rawframes.py.
+_base_ = [
+    '../_base_/models/cakes_r50.py',
+    '../_base_/datasets/synthetic_rawframes.py',
+    '../_base_/default_runtime.py'
+]
 
-num_frames = 8
 model = dict(
     backbone=dict(
         depth=18,
@@ -26,67 +30,10 @@ model = dict(
         assignment=dict(
             _delete_=True, uniform=['3x3x3', '1x3x3', '3x1x1'])),
     cls_head=dict(
-        in_channels=64, num_classes=10, dropout_ratio=0.2, init_std=0.01))
-
-# Written by tools/data/generate_synthetic.py (SthV1 rawframes layout).
-dataset_type = 'RawframeDataset'
-data_root = 'data/synthetic/rawframes'
-ann_file_train = 'data/synthetic/train_list_rawframes.txt'
-ann_file_val = 'data/synthetic/val_list_rawframes.txt'
-class_file = 'data/synthetic/classes.txt'
-
-train_pipeline = [
-    dict(type='SegmentSampleFrames', num_segments=num_frames),
-    dict(type='CheckedRawFrameDecode'),
-    # A mirror image swaps the left/right and the clockwise/anticlockwise
-    # classes; the label map comes from the class names.
-    dict(
-        type='ClassNameFlip',
-        class_file=class_file,
-        swap_words=[('left', 'right'), ('clockwise', 'anticlockwise')],
-        flip_ratio=0.5),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-# Test clips hold every frame of a video (8 of 8), so the time-reversed
-# twins of the test split are exact mirror images in time.
-val_pipeline = [
-    dict(type='SegmentSampleFrames', num_segments=num_frames, test_mode=True),
-    dict(type='CheckedRawFrameDecode'),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-test_pipeline = val_pipeline
-
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_train,
-        data_prefix=dict(img=data_root),
-        filename_tmpl='{:05}.jpg',
-        start_index=1,
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(img=data_root),
-        filename_tmpl='{:05}.jpg',
-        start_index=1,
-        pipeline=val_pipeline,
-        test_mode=True))
-test_dataloader = val_dataloader
-
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
+        in_channels=64,
+        num_classes=_base_.num_classes,
+        dropout_ratio=0.2,
+        init_std=0.01))
 
 max_epochs = 24
 train_cfg = dict(

@@ -12,20 +12,25 @@
 # Shape set: --cfg-options model.backbone.shapes=12d   (or 23d, video,
 #   volumetric, or a list: "model.backbone.shapes=[3x3x3,3x1x1]").
 # Penalty: --cfg-options model.sparsity.s=1e-4 model.sparsity.reweight=True
-#   (both are the defaults); lambda_t: custom_hooks[0] (CAKESSparsityHook).
+#   (both are the defaults); lambda_t: the CAKESSparsityHook of custom_hooks.
 # ImageNet init: --cfg-options model.backbone.pretrained=PATH_TO_2D_R50.pth
 #   (a local torchvision-layout checkpoint; every shape group gets a copy).
+# Data: configs/_base_/datasets/sthv1_rawframes_8f.py (that of the training
+# configs).
 _base_ = [
-    '../_base_/models/cakes_r50_supernet.py', './_base_/sthv1_rawframes.py',
-    'mmaction::_base_/default_runtime.py'
+    '../_base_/models/cakes_r50_supernet.py',
+    '../_base_/datasets/sthv1_rawframes_8f.py', '../_base_/default_runtime.py'
 ]
 
 model = dict(
     sparsity=dict(s=1e-4, reweight=True),
     backbone=dict(scheme='C', shapes='video'),
-    cls_head=dict(num_classes=174))
+    cls_head=dict(num_classes=_base_.num_classes))
 
-custom_hooks = [dict(type='CAKESSparsityHook', lam=1.0, interval=50)]
+# The runtime base's guards (watchdog, data-fault log) plus the search's.
+custom_hooks = _base_.reliability_hooks + [
+    dict(type='CAKESSparsityHook', lam=1.0, interval=50)
+]
 
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=70, val_begin=1, val_interval=5)

@@ -16,7 +16,8 @@ _base_ = ['./cakes_r50_search_c_sthv1.py']
 
 model = dict(sparsity=None, backbone=dict(scheme='P'))
 
-custom_hooks = []
+# No sparsity term, so no CAKESSparsityHook; the runtime guards stay.
+custom_hooks = _base_.reliability_hooks
 
 train_cfg = dict(max_epochs=140)
 

@@ -4,13 +4,14 @@
 #
 #   python tools/train.py configs/search/cakes_search_p_demo.py
 #   python tools/export_assignment.py configs/search/cakes_search_p_demo.py \
-#       work_dirs/cakes_search_p_demo/epoch_40.pth --input-shape 8 56 56 \
+#       work_dirs/cakes_search_p_demo/epoch_40.pth --input-shape 8 32 32 \
 #       --out work_dirs/cakes_search_p_demo/assignment.json
 _base_ = ['./cakes_search_c_demo.py']
 
 model = dict(sparsity=None, backbone=dict(scheme='P'))
 
-custom_hooks = []
+# No sparsity term, so no CAKESSparsityHook; the runtime guards stay.
+custom_hooks = _base_.reliability_hooks
 
 train_cfg = dict(max_epochs=40, val_interval=10)
 

@@ -19,25 +19,26 @@ register_all_modules(init_default_scope=True)
 FRAMES = 8
 
 
-def frame_pipeline():
+def frame_pipeline(decoder='RawFrameDecode'):
     return [
         dict(
             type='SampleFrames',
             clip_len=FRAMES,
             frame_interval=1,
             num_clips=1),
-        dict(type='RawFrameDecode'),
+        dict(type=decoder),
         dict(type='Resize', scale=(16, 16), keep_ratio=False),
         dict(type='FormatShape', input_format='NCTHW'),
         dict(type='PackActionInputs')
     ]
 
 
-def video_pipeline():
+def video_pipeline(checked=False):
+    prefix = 'Checked' if checked else ''
     return [
-        dict(type='DecordInit'),
+        dict(type=prefix + 'DecordInit'),
         dict(type='SampleFrames', clip_len=4, frame_interval=1, num_clips=1),
-        dict(type='DecordDecode'),
+        dict(type=prefix + 'DecordDecode'),
         dict(type='Resize', scale=(16, 16), keep_ratio=False),
         dict(type='FormatShape', input_format='NCTHW'),
         dict(type='PackActionInputs')
@@ -89,12 +90,12 @@ def frames_root(tmp_path_factory):
     return root
 
 
-def build_frames(root, **kwargs):
+def build_frames(root, decoder='RawFrameDecode', **kwargs):
     cfg = dict(
         type='RobustRawframeDataset',
         ann_file=osp.join(root, 'list.txt'),
         data_prefix=dict(img=root),
-        pipeline=frame_pipeline(),
+        pipeline=frame_pipeline(decoder),
         num_classes=4 + len(BROKEN_FRAMES))
     cfg.update(kwargs)
     return DATASETS.build(cfg)
@@ -114,9 +115,14 @@ def test_good_rawframe_samples_equal_upstream(frames_root):
         assert a['data_samples'].gt_label == b['data_samples'].gt_label
 
 
+# mmaction2's decoder (the dataset checks the bytes) and the checked one
+# of the shipped configs (the decoder checks the bytes it reads).
+@pytest.mark.parametrize('decoder',
+                         ['RawFrameDecode', 'CheckedRawFrameDecode'])
 @pytest.mark.parametrize('name', list(BROKEN_FRAMES))
-def test_raise_names_list_line_and_file(frames_root, name):
-    dataset = build_frames(frames_root)
+def test_raise_names_list_line_and_file(frames_root, name, decoder):
+    dataset = build_frames(frames_root, decoder)
+    assert dataset.decoder_checks_bytes == (decoder != 'RawFrameDecode')
     index = 4 + list(BROKEN_FRAMES).index(name)
     with pytest.raises(DataFaultError) as info:
         dataset[index]
@@ -124,6 +130,49 @@ def test_raise_names_list_line_and_file(frames_root, name):
     assert f'list.txt:{index + 1}: sample {index}: ' in message
     assert osp.join(frames_root, name) in message
     assert BROKEN_FRAMES[name][1] in message
+
+
+def _count_opens(monkeypatch, suffix):
+    """Count the opens of files ending with ``suffix``, by path."""
+    import builtins
+    opened = {}
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, str) and file.endswith(suffix):
+            opened[file] = opened.get(file, 0) + 1
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, 'open', counting_open)
+    return opened
+
+
+@pytest.mark.parametrize('decoder, reads', [('CheckedRawFrameDecode', 1),
+                                            ('RawFrameDecode', 2)])
+def test_each_frame_is_read_once_with_the_checked_decoder(
+        frames_root, monkeypatch, decoder, reads):
+    dataset = build_frames(frames_root, decoder)
+    dataset.full_init()
+    opened = _count_opens(monkeypatch, '.jpg')
+    dataset[0]
+    # The checked decoder checks the bytes it reads; with mmaction2's
+    # decoder the dataset reads each frame's ends before it is decoded.
+    assert len(opened) == FRAMES
+    assert set(opened.values()) == {reads}
+
+
+@pytest.mark.parametrize('checked, reads', [(True, 1), (False, 2)])
+def test_each_video_is_read_once_with_the_checked_decoder(
+        videos_root, monkeypatch, checked, reads):
+    dataset = RobustVideoDataset(
+        ann_file=osp.join(videos_root, 'list.txt'),
+        data_prefix=dict(video=videos_root),
+        pipeline=video_pipeline(checked),
+        num_classes=2)
+    dataset.full_init()
+    opened = _count_opens(monkeypatch, '.mp4')
+    dataset[0]
+    assert opened == {osp.join(videos_root, 'good.mp4'): reads}
 
 
 def test_upstream_is_fooled_by_cut_jpegs_or_fails_without_a_name(
@@ -271,21 +320,26 @@ def videos_root(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize('index,words', [
-    (1, 'truncated MP4'),
-    (2, 'empty video file'),
-    (3, 'not an MP4/MOV container'),
-    (4, 'missing video file'),
-    (5, 'DecordDecode failed: DECORDError'),
-    (6, 'DecordInit failed'),
+# (index, words with mmaction2's decoders, words with the checked ones)
+@pytest.mark.parametrize('checked', [False, True])
+@pytest.mark.parametrize('index,words,checked_words', [
+    (1, 'truncated MP4', 'truncated MP4'),
+    (2, 'empty video file', 'empty video file'),
+    (3, 'not an MP4/MOV container', 'not an MP4/MOV container'),
+    (4, 'missing video file', 'missing video file'),
+    (5, 'DecordDecode failed: DECORDError', 'decord cannot decode frames'),
+    (6, 'DecordInit failed', 'decord cannot open this video'),
 ])
-def test_video_faults_name_the_file(videos_root, index, words):
+def test_video_faults_name_the_file(videos_root, index, words, checked_words,
+                                    checked):
+    if checked:
+        words = checked_words
     dataset = DATASETS.build(
         dict(
             type='RobustVideoDataset',
             ann_file=osp.join(videos_root, 'list.txt'),
             data_prefix=dict(video=videos_root),
-            pipeline=video_pipeline(),
+            pipeline=video_pipeline(checked),
             num_classes=2))
     assert dataset[0]['inputs'].shape[2] == 4
     with pytest.raises(DataFaultError) as info:

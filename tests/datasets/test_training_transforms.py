@@ -156,8 +156,9 @@ def test_bad_frame_is_named(data, tmp_path, fault, frame, error, words):
         open(path, 'wb').close()
     elif fault == 'truncated':
         open(path, 'wb').write(content[:len(content) // 2])
-    else:  # garbage that still ends like a JPEG
-        open(path, 'wb').write(bytes(range(256)) * 2 + b'\xff\xd9')
+    else:  # garbage that still starts and ends like a JPEG
+        open(path, 'wb').write(b'\xff\xd8' + bytes(range(256)) * 2 +
+                               b'\xff\xd9')
     with pytest.raises(error) as err:
         _frames_pipeline()(_frame_input(folder))
     assert path in str(err.value) and words in str(err.value)
@@ -181,8 +182,9 @@ def test_good_video_decodes(data):
 @pytest.mark.parametrize('fault, error, words', [
     ('missing', FileNotFoundError, 'video file not found'),
     ('empty', SampleDecodeError, 'empty video'),
-    ('truncated', SampleDecodeError, 'cannot open'),
-    ('corrupt', SampleDecodeError, 'cannot open'),
+    ('truncated', SampleDecodeError, 'truncated MP4'),
+    ('corrupt', SampleDecodeError, 'not an MP4/MOV container'),
+    ('undecodable', SampleDecodeError, 'cannot open'),
 ])
 def test_bad_video_is_named(data, tmp_path, fault, error, words):
     good = open(osp.join(data.videos, 'val_000_00000.mp4'), 'rb').read()
@@ -195,6 +197,12 @@ def test_bad_video_is_named(data, tmp_path, fault, error, words):
         rng = np.random.default_rng(0)
         open(path, 'wb').write(rng.integers(0, 256, len(good),
                                             dtype=np.uint8).tobytes())
+    elif fault == 'undecodable':  # whole boxes, a zeroed index inside
+        data = bytearray(good)
+        at = data.index(b'moov') - 4
+        size = int.from_bytes(data[at:at + 4], 'big')
+        data[at + 8:at + size] = bytes(size - 8)
+        open(path, 'wb').write(bytes(data))
     with pytest.raises(error) as err:
         _video_pipeline()(dict(filename=path, start_index=0, modality='RGB'))
     assert path in str(err.value) and words in str(err.value)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from tiny_rawframes import demo_config
+from search_testing import demo_config
 
 from cakes_mmaction.search import CAKESSparsityHook
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from tiny_rawframes import demo_config
+from search_testing import demo_config
 
 from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.cost import capture_geometry, cost_table
@@ -58,7 +58,7 @@ def test_search_export_retrain_test(scheme, tiny_data, tmp_path):
     out_a, out_b = str(tmp_path / 'a.json'), str(tmp_path / 'b.json')
     for out in (out_a, out_b):
         export_assignment(
-            config, checkpoint, input_shape=(1, 3, 8, 56, 56)).save(out)
+            config, checkpoint, input_shape=(1, 3, 8, 32, 32)).save(out)
     with open(out_a, 'rb') as fa, open(out_b, 'rb') as fb:
         assert fa.read() == fb.read()  # deterministic bytes
     exported = Assignment.load(out_a)
@@ -66,7 +66,7 @@ def test_search_export_retrain_test(scheme, tiny_data, tmp_path):
     assert meta['scheme'] == scheme.upper()
     assert meta['shape_set'] == ['3x3x3', '1x3x3', '3x1x1']
     assert meta['config'] == config and meta['checkpoint'] == checkpoint
-    assert meta['input_shape'] == [1, 3, 8, 56, 56]
+    assert meta['input_shape'] == [1, 3, 8, 32, 32]
     # the exported counts are the top-C |gamma| of the trained supernet
     for path, layer in layers.items():
         gamma = layer.bn.weight.detach().abs().tolist()
@@ -90,7 +90,7 @@ def test_search_export_retrain_test(scheme, tiny_data, tmp_path):
     assert 0.0 <= metrics['acc/top1'] <= 1.0
     # the cost in the file is that of the network that was built
     table = cost_table(exported, capture_geometry(backbone,
-                                                  (1, 3, 8, 56, 56)))[-1]
+                                                  (1, 3, 8, 32, 32)))[-1]
     assert (meta['flops'], meta['params']) == (table['flops'],
                                                table['params'])
     assert meta['reference'] == dict(

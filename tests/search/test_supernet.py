@@ -2,7 +2,7 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
-from tiny_rawframes import fake_torchvision_2d
+from search_testing import fake_torchvision_2d
 
 from cakes_mmaction.search import CAKESSupernetConv3d
 from cakes_mmaction.shapes import SHAPE_SETS

@@ -34,8 +34,8 @@ def test_export_assignment_tool(tmp_path):
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
     out = str(tmp_path / 'assignment.json')
     stdout = run('tools/export_assignment.py', CONFIG, checkpoint, '--out',
-                 out, '--flops-budget', '35%', '--input-shape', '8', '56',
-                 '56')
+                 out, '--flops-budget', '35%', '--input-shape', '8', '32',
+                 '32')
     exported = Assignment.load(out)
     budget = exported.meta['budget']
     assert budget['metric'] == 'flops' and budget['spec'] == '35%'
