@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -32,13 +33,16 @@ def test_parse_args_defaults():
 def test_cli_prints_the_report(tmp_path):
     """Subprocess smoke test, from another working directory."""
     options = {'model.backbone.assignment': 'cakes12d_c'}
+    out = str(tmp_path / 'cost.json')
     proc = subprocess.run(
         [sys.executable, TOOL, CONFIG, '--shape', '1', '3', '2', '32', '32',
-         '--cfg-options', 'model.backbone.assignment=cakes12d_c'],
+         '--cfg-options', 'model.backbone.assignment=cakes12d_c', '--json',
+         out],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    expected = format_report(
-        config_complexity(CONFIG, (1, 3, 2, 32, 32), options))
-    assert proc.stdout == expected
+    report = config_complexity(CONFIG, (1, 3, 2, 32, 32), options)
+    assert proc.stdout == format_report(report)
+    with open(out) as f:
+        assert json.load(f) == json.loads(json.dumps(report.to_dict()))
     assert 'layer4.2.conv2' in proc.stdout and 'n 3x1x1' in proc.stdout

@@ -8,9 +8,10 @@ Example::
 
 Prints mmengine's totals (FLOPs = multiply-adds), a table of the CAKES
 layers split by kernel shape, and the ratio to the all-3x3x3 network of the
-same skeleton.
+same skeleton. ``--json FILE`` also writes the exact integer counts.
 """
 import argparse
+import json
 import os
 import sys
 from typing import List, Optional
@@ -29,7 +30,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None.
 
     Returns:
-        argparse.Namespace: ``config``, ``shape``, ``cfg_options``.
+        argparse.Namespace: ``config``, ``shape``, ``cfg_options``,
+        ``json``.
     """
     from mmengine.config import DictAction
     parser = argparse.ArgumentParser(
@@ -48,6 +50,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override config entries, e.g. '
         'model.backbone.assignment=cakes23d_p')
+    parser.add_argument(
+        '--json',
+        metavar='FILE',
+        help='also write the exact counts (integers) to this JSON file')
     return parser.parse_args(argv)
 
 
@@ -56,6 +62,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     report = config_complexity(args.config, args.shape, args.cfg_options)
     print(format_report(report), end='')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(report.to_dict(), f, indent=1)
 
 
 if __name__ == '__main__':
