@@ -1,0 +1,1 @@
+"""Analysis tools: benchmarks of CAKES networks and layers."""
