@@ -26,7 +26,7 @@ import resource
 import statistics
 import time
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -34,10 +34,9 @@ from ..cost import capture_geometry, cost_table
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl, set_impl
 from ..models import ResNet3dCAKES
-from .benchmark_models import (REFERENCE_MODEL, build_backbone,
-                               is_cakes_model, model_names)
-from .benchmark_report import (flop_proportional, layer_markdown,
-                               markdown_table)
+from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
+                               model_names)
+from .benchmark_report import flop_proportional, layer_markdown, markdown_table
 from .layer_benchmark import benchmark_layers
 from .timing import interleaved_times
 
@@ -318,6 +317,9 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
         if name not in known:
             raise ValueError(f'unknown model {name!r}; known: '
                              f'{", ".join(known)}')
+        if per_layer and not is_cakes_model(name):
+            raise ValueError(f'the per-layer mode needs CAKES models, got '
+                             f'{name!r}')
     result = OrderedDict(
         environment=_environment(device, threads),
         options=OrderedDict(

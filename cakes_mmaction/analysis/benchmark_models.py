@@ -15,10 +15,11 @@ from collections import OrderedDict
 from typing import Callable, Dict, List
 
 import torch.nn as nn
-from mmengine.config import Config
-
 from mmaction.models.common import Conv2plus1d
 from mmaction.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
 from ..assignment import list_presets
 from ..models import ResNet3dCAKES
 
@@ -57,12 +58,16 @@ class ResNet3dSkeleton2plus1d(ResNet3dCAKES):
 def _mmaction_backbone(config: str, **overrides) -> Callable[[], nn.Module]:
 
     def build() -> nn.Module:
-        cfg = Config.fromfile(f'mmaction::_base_/models/{config}.py')
+        # ``mmaction::`` paths resolve only as bases of a config.
+        cfg = Config.fromstring(
+            f"_base_ = ['mmaction::_base_/models/{config}.py']", '.py')
         backbone = cfg.model.backbone
         backbone.update(pretrained=None, **overrides)
         if backbone.get('norm_cfg', {}).get('type') == 'SyncBN':
             backbone.norm_cfg = dict(backbone.norm_cfg, type='BN3d')
-        return MODELS.build(backbone)
+        # Conv2plus1d (conv_cfg) is found by mmcv only in mmaction's scope.
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            return MODELS.build(backbone)
 
     return build
 

@@ -21,8 +21,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from .cakes_plan import Group, Plan, block_plan, candidate_plans, \
-    default_block
+from ..shapes import parse_shape
+from .cakes_plan import Group, Plan, block_plan, candidate_plans, default_block
 from .timing import time_once
 
 __all__ = [
@@ -62,11 +62,11 @@ def _group_params(group: Group, weights: Mapping[str, torch.Tensor],
                   biases: Optional[Mapping[str, torch.Tensor]]):
     parts, bias_parts = [], []
     for piece in group.pieces:
-        weight = weights[piece.shape]
-        if piece.start or piece.stop != weight.shape[0]:
-            weight = weight[piece.start:piece.stop]
+        # Sizes come from the plan, never from tensor shapes, so that a
+        # traced graph (ONNX, torch.jit) has no data-dependent branches.
+        weight = weights[piece.shape][piece.start:piece.stop]
         pad = []
-        for k, w in zip(reversed(group.kernel), reversed(weight.shape[2:])):
+        for k, w in zip(reversed(group.kernel), reversed(_dims(piece.shape))):
             pad += [(k - w) // 2] * 2
         if any(pad):
             weight = F.pad(weight, pad)
@@ -79,6 +79,11 @@ def _group_params(group: Group, weights: Mapping[str, torch.Tensor],
         bias = (bias_parts[0]
                 if len(bias_parts) == 1 else torch.cat(bias_parts))
     return weight, bias
+
+
+@lru_cache(maxsize=None)
+def _dims(shape: str) -> Tuple[int, int, int]:
+    return parse_shape(shape).dims
 
 
 def _run_group(group: Group, x: torch.Tensor, weight: torch.Tensor,
@@ -146,7 +151,7 @@ def run_plan(plan: Plan,
         outs.append(_run_group(group, x, weight, bias, stride, dilation))
     if len(plan.runs) == 1:
         index, start, stop = plan.runs[0]
-        if start == 0 and stop == outs[index].shape[1]:
+        if start == 0 and stop == plan.groups[index].channels:
             return outs[index]
     return torch.cat([outs[i][:, a:b] for i, a, b in plan.runs], dim=1)
 

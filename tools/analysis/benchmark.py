@@ -20,10 +20,9 @@ sys.path.insert(
         os.path.abspath(__file__)))))
 
 import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis.benchmark import (  # noqa: E402
-    DEFAULT_IMPL, run_benchmark)
-from cakes_mmaction.analysis.benchmark_models import \
-    model_names  # noqa: E402
+from cakes_mmaction.analysis.benchmark import (DEFAULT_IMPL,  # noqa: E402
+                                               run_benchmark)
+from cakes_mmaction.analysis.benchmark_models import model_names  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
