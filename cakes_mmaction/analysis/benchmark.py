@@ -9,13 +9,14 @@ after ``warmup`` untimed calls; the models take turns in every round, so
 noise from other processes hits all of them alike. Ratios are to the
 all-``3x3x3`` network of the same skeleton.
 
-Peak memory on CPU is the rise of the resident set during one training
-step, in a fresh process per model (after one step that allocates the
-gradients, optimizer state and ``auto`` measurements): Linux's peak RSS
-(``VmHWM``) is reset through ``/proc/self/clear_refs`` before the step,
-or ``ru_maxrss`` is used where that is unavailable. On CUDA it is
-``torch.cuda.max_memory_allocated`` above the memory allocated before the
-step.
+Peak training memory is everything a training step holds at its peak
+(weights, gradients, optimizer state, activations, input). On CPU it is
+measured in a fresh process per model: the peak resident set of the third
+training step (Linux's ``VmHWM``, reset through ``/proc/self/clear_refs``
+after two warm-up steps; ``ru_maxrss`` where that is unavailable) minus the
+resident set of the process before the model was built, with glibc told to
+return freed blocks of 64 KiB and more to the system. On CUDA it is
+``torch.cuda.max_memory_allocated`` during the third step.
 """
 import datetime
 import json
@@ -45,6 +46,8 @@ __all__ = ['run_benchmark', 'measure_flops', 'peak_training_memory',
 
 #: The ``impl`` the benchmark (and ``ResNet3dCAKES``) uses by default.
 DEFAULT_IMPL = 'fast'
+
+_MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
 
 
 def measure_flops(backbone: torch.nn.Module,
@@ -120,6 +123,7 @@ def _hwm_bytes() -> int:
 
 def _memory_child(name, impl, shape, threads, queue):
     try:
+        base = _rss_bytes()  # the bare process: interpreter and imports
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(0)
@@ -127,20 +131,17 @@ def _memory_child(name, impl, shape, threads, queue):
         backbone.train()
         x = torch.randn(tuple(shape))
         step = _train_step(backbone, _sgd(backbone), x)
-        step()  # gradients, optimizer state, auto's measurements
+        for _ in range(2):  # optimizer state, allocator, auto's timing runs
+            step()
         try:
             with open('/proc/self/clear_refs', 'w') as f:
                 f.write('5')  # resets VmHWM to the current RSS
-            before = _rss_bytes()
             step()
-            peak = _hwm_bytes() - before
-            method = 'VmHWM'
+            peak, method = _hwm_bytes() - base, 'VmHWM'
         except OSError:
-            before = _rss_bytes()
             step()
             maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            peak = maxrss * 1024 - before
-            method = 'ru_maxrss'
+            peak, method = maxrss * 1024 - base, 'ru_maxrss'
         queue.put(dict(peak_bytes=peak, method=method))
     except Exception as err:  # reported by the parent
         queue.put(dict(error=f'{type(err).__name__}: {err}'))
@@ -151,7 +152,10 @@ def peak_training_memory(name: str,
                          shape: Sequence[int],
                          threads: Optional[int] = None,
                          device: str = 'cpu') -> dict:
-    """Peak memory of one training step of a benchmark model.
+    """Peak memory of a training step of a benchmark model.
+
+    Everything training holds at its peak counts: weights, gradients,
+    optimizer state, activations and the input.
 
     Args:
         name (str): Benchmark model name.
@@ -165,23 +169,37 @@ def peak_training_memory(name: str,
         dict: ``peak_bytes`` and ``method``, or ``error``.
     """
     if torch.device(device).type == 'cuda':
-        backbone = build_backbone(name, impl).to(device).train()
+        backbone = build_backbone(name, impl).to(device)
+        backbone.train()
         x = torch.randn(tuple(shape), device=device)
         step = _train_step(backbone, _sgd(backbone), x)
-        step()
+        for _ in range(2):
+            step()
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
         step()
         torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device) - before
+        peak = torch.cuda.max_memory_allocated(device)
+        del backbone, x, step
+        torch.cuda.empty_cache()
         return dict(peak_bytes=peak, method='max_memory_allocated')
     ctx = multiprocessing.get_context('spawn')
     queue = ctx.Queue()
     proc = ctx.Process(
         target=_memory_child,
         args=(name, impl, list(shape), threads, queue))
-    proc.start()
+    # glibc returns blocks of 64 KiB and more to the system when freed, so
+    # the resident set follows what is in use rather than what malloc
+    # kept from earlier steps.
+    saved = os.environ.get(_MMAP_ENV)
+    os.environ[_MMAP_ENV] = str(64 * 1024)
+    try:
+        proc.start()
+    finally:
+        if saved is None:
+            del os.environ[_MMAP_ENV]
+        else:
+            os.environ[_MMAP_ENV] = saved
     try:
         result = queue.get(timeout=3600)
     finally:
@@ -224,10 +242,11 @@ def _entries(models, impls):
     return entries
 
 
-def _time_models(backbones, shape, device, warmup, repeats):
+def _time_models(backbones, shape, device, warmup, repeats, layout):
     batch = shape[0]
     x1 = torch.randn((1, ) + tuple(shape[1:]), device=device)
     xn = torch.randn(tuple(shape), device=device)
+    x1, xn = (x.contiguous(memory_format=layout) for x in (x1, xn))
     results = {label: OrderedDict() for label in backbones}
 
     def forward(backbone, x):
@@ -268,6 +287,7 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
                   threads: Optional[int] = None,
                   device: str = 'cpu',
                   memory: bool = True,
+                  channels_last: bool = False,
                   per_layer: bool = False,
                   out_json: Optional[str] = None,
                   out_md: Optional[str] = None) -> dict:
@@ -292,6 +312,8 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
             torch's default.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         memory (bool): Measure peak training memory. Defaults to True.
+        channels_last (bool): Run models and inputs in
+            ``torch.channels_last_3d`` (timings only). Defaults to False.
         per_layer (bool): Time each CAKES layer of the ``models`` presets
             against the dense conv it replaces instead. Defaults to False.
         out_json (str, optional): Write the result as JSON.
@@ -325,13 +347,16 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
         options=OrderedDict(
             shape=list(shape), models=models, repeats=repeats,
             warmup=warmup, impls=impls, memory=memory,
-            per_layer=per_layer))
+            channels_last=channels_last, per_layer=per_layer))
+    layout = (torch.channels_last_3d
+              if channels_last else torch.contiguous_format)
     if per_layer:
         layers = OrderedDict()
         for name in models:
             backbone = build_backbone(name).to(device)
             layers[name] = benchmark_layers(
-                backbone, (1, ) + tuple(shape[1:]), impls, warmup, repeats)
+                backbone, (1, ) + tuple(shape[1:]), impls, warmup, repeats,
+                layout=layout)
         result['layers'] = layers
         result['duration_s'] = time.perf_counter() - begin
         result['markdown'] = layer_markdown(result)
@@ -343,12 +368,14 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
         rows = OrderedDict()
         for label, name, impl in entries:
             torch.manual_seed(0)
-            backbones[label] = build_backbone(name, impl).to(device)
+            backbones[label] = build_backbone(name, impl).to(
+                device, memory_format=layout)
             row = OrderedDict(model=name, impl=impl if is_cakes_model(
                 name) else None)
             row.update(measure_flops(backbones[label], shape[1:]))
             rows[label] = row
-        timed = _time_models(backbones, shape, device, warmup, repeats)
+        timed = _time_models(backbones, shape, device, warmup, repeats,
+                             layout)
         for label in rows:
             rows[label].update(timed[label])
         del backbones

@@ -102,7 +102,9 @@ def benchmark_layers(backbone: nn.Module,
                      impls: Sequence[str] = ('reference', 'fast', 'auto'),
                      warmup: int = 1,
                      repeats: int = 3,
-                     train: bool = True) -> List[dict]:
+                     train: bool = True,
+                     layout: torch.memory_format = torch.contiguous_format
+                     ) -> List[dict]:
     """Time every CAKES layer of a backbone against its dense conv.
 
     Args:
@@ -113,6 +115,9 @@ def benchmark_layers(backbone: nn.Module,
         warmup (int): Untimed calls per candidate. Defaults to 1.
         repeats (int): Timed rounds (medians are reported). Defaults to 3.
         train (bool): Also time forward + backward. Defaults to True.
+        layout (torch.memory_format): Memory format of the inputs (and
+            the dense conv's weight). Defaults to
+            ``torch.contiguous_format``.
 
     Returns:
         list[dict]: Per layer: ``path``, ``counts``, ``input_shape``,
@@ -132,8 +137,10 @@ def benchmark_layers(backbone: nn.Module,
             layer_cost(geometry, reference_counts(geometry)).values(),
             BranchCost()).flops
         device = next(layer.parameters()).device
-        x = torch.randn(in_shape, device=device)
-        modules = OrderedDict(dense=_dense_like(layer).to(device))
+        x = torch.randn(in_shape, device=device).contiguous(
+            memory_format=layout)
+        modules = OrderedDict(
+            dense=_dense_like(layer).to(device, memory_format=layout))
         for impl in impls:
             module = copy.deepcopy(layer)
             module.impl = impl

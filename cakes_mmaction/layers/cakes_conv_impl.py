@@ -58,9 +58,9 @@ def check_impl(impl: str, where: str = '') -> str:
 
 # ----------------------------------------------------------------------
 # Executing a plan.
-def _group_params(group: Group, weights: Mapping[str, torch.Tensor],
-                  biases: Optional[Mapping[str, torch.Tensor]]):
-    parts, bias_parts = [], []
+def _group_weight(group: Group,
+                  weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    parts = []
     for piece in group.pieces:
         # Sizes come from the plan, never from tensor shapes, so that a
         # traced graph (ONNX, torch.jit) has no data-dependent branches.
@@ -71,19 +71,75 @@ def _group_params(group: Group, weights: Mapping[str, torch.Tensor],
         if any(pad):
             weight = F.pad(weight, pad)
         parts.append(weight)
-        if biases is not None:
-            bias_parts.append(biases[piece.shape][piece.start:piece.stop])
     weight = parts[0] if len(parts) == 1 else torch.cat(parts)
+    if group.mode == 'temporal':  # (n, C, k, 1, 1) -> (n, C, k, 1)
+        return weight.flatten(3)
+    if group.mode == 'frames':  # (n, C, 1, k, k) -> (n, C, k, k)
+        return weight.squeeze(2)
+    return weight
+
+
+def _group_params(group: Group, weights: Mapping[str, torch.Tensor],
+                  biases: Optional[Mapping[str, torch.Tensor]]):
+    weight = _group_weight(group, weights)
     bias = None
     if biases is not None:
-        bias = (bias_parts[0]
-                if len(bias_parts) == 1 else torch.cat(bias_parts))
+        parts = [biases[p.shape][p.start:p.stop] for p in group.pieces]
+        bias = parts[0] if len(parts) == 1 else torch.cat(parts)
     return weight, bias
 
 
 @lru_cache(maxsize=None)
 def _dims(shape: str) -> Tuple[int, int, int]:
     return parse_shape(shape).dims
+
+
+def _copies_weights(group: Group) -> bool:
+    # A group of one unpadded piece convolves a view of its parameter.
+    return len(group.pieces) > 1 or _dims(
+        group.pieces[0].shape) != group.kernel
+
+
+class _Recipe:
+    """What autograd keeps of a built group weight: how to rebuild it."""
+
+    __slots__ = ('group', 'weights', 'versions')
+
+    def __init__(self, group: Group, weights: Mapping[str, torch.Tensor]):
+        self.group = group
+        self.weights = weights
+        self.versions = {k: w._version for k, w in weights.items()}
+
+    def build(self) -> torch.Tensor:
+        for key, weight in self.weights.items():
+            if weight._version != self.versions[key]:
+                raise RuntimeError(
+                    f'branch {key!r} of a CAKES layer was modified in '
+                    f'place between forward and backward')
+        # Plain backward runs without grad mode; create_graph=True (double
+        # backward) runs with it and gets a differentiable rebuild.
+        return _group_weight(self.group, self.weights)
+
+
+def _recompute_weight(weight: torch.Tensor, group: Group,
+                      weights: Mapping[str, torch.Tensor]):
+    """Autograd saves a rebuild recipe instead of the built weight.
+
+    The convolution saves its weight for the input gradient; a built group
+    weight is a copy of the branch weights, so keeping it would hold every
+    CAKES weight twice until backward. Rebuilding it there costs a copy.
+    """
+    key = (weight.data_ptr(), weight.shape, weight.stride())
+
+    def pack(tensor):
+        if (tensor.data_ptr(), tensor.shape, tensor.stride()) == key:
+            return _Recipe(group, weights)
+        return tensor
+
+    def unpack(saved):
+        return saved.build() if isinstance(saved, _Recipe) else saved
+
+    return torch.autograd.graph.saved_tensors_hooks(pack, unpack)
 
 
 def _run_group(group: Group, x: torch.Tensor, weight: torch.Tensor,
@@ -99,7 +155,7 @@ def _run_group(group: Group, x: torch.Tensor, weight: torch.Tensor,
         n, c, t, h, w = x.shape
         out = F.conv2d(
             x.reshape(n, c, t, h * w),
-            weight.flatten(3),
+            weight,
             bias,
             stride=(s_t, 1),
             padding=(pad[0], 0),
@@ -112,7 +168,7 @@ def _run_group(group: Group, x: torch.Tensor, weight: torch.Tensor,
         frames = x.transpose(1, 2).reshape(n * t, c, h, w)
         out = F.conv2d(
             frames,
-            weight.squeeze(2),
+            weight,
             bias,
             stride=(s_h, s_w),
             padding=pad[1:],
@@ -145,10 +201,17 @@ def run_plan(plan: Plan,
         Tensor: Output ``(N, C_out, T', H', W')``, canonical order.
     """
     outs = []
+    recording = torch.is_grad_enabled() and not torch.jit.is_tracing(
+    ) and any(w.requires_grad for w in weights.values())
     for index, group in enumerate(plan.groups):
         weight, bias = (params[index] if params is not None else
                         _group_params(group, weights, biases))
-        outs.append(_run_group(group, x, weight, bias, stride, dilation))
+        if recording and params is None and _copies_weights(group):
+            with _recompute_weight(weight, group, weights):
+                out = _run_group(group, x, weight, bias, stride, dilation)
+        else:
+            out = _run_group(group, x, weight, bias, stride, dilation)
+        outs.append(out)
     if len(plan.runs) == 1:
         index, start, stop = plan.runs[0]
         if start == 0 and stop == plan.groups[index].channels:
@@ -262,9 +325,7 @@ def auto_plan(layer, x: torch.Tensor) -> Plan:
         Plan: The chosen plan.
     """
     train = _records_grad(layer, x)
-    plans = candidate_plans(
-        _counts(layer), default_block(x.device.type),
-        frames=_layout(x) == 'channels_last_3d')
+    plans = candidate_plans(_counts(layer), default_block(x.device.type))
     key = _auto_key(layer, x, train)
     if key not in _AUTO_CACHE:
         if len(plans) == 1:

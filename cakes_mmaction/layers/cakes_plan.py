@@ -299,17 +299,15 @@ def block_plan(counts: Sequence[Tuple[str, int]],
 
 @lru_cache(maxsize=None)
 def candidate_plans(counts: Tuple[Tuple[str, int], ...],
-                    block: int,
-                    frames: bool = False) -> Dict[str, Plan]:
+                    block: int) -> Dict[str, Plan]:
     """The equivalent plans ``auto`` chooses among (duplicates removed).
 
     Args:
         counts (tuple[tuple[str, int], ...]): ``(shape, count)``, canonical
             order.
         block (int): The backend's output-channel block (the ``fast``
-            plan's); blocks of 8 and 16 are tried too.
-        frames (bool): Also try ``'frames'`` mode for ``1 x k x k`` groups.
-            Defaults to False.
+            plan's); blocks of 8 and 16 are tried too, and the ``fast``
+            plan with ``'frames'`` mode.
 
     Returns:
         dict[str, Plan]: By name; ``'reference'`` first.
@@ -317,9 +315,8 @@ def candidate_plans(counts: Tuple[Tuple[str, int], ...],
     plans = [reference_plan(counts), reference_plan(counts, True, 'split')]
     for b in sorted({block, 8, 16}):
         plans.append(block_plan(counts, b))
-        if frames:
-            plans.append(block_plan(counts, b, frames=True,
-                                    name=f'block{b}_frames'))
+    plans.append(
+        block_plan(counts, block, frames=True, name=f'block{block}_frames'))
     plans.append(dense_plan(counts))
     unique: Dict[str, Plan] = OrderedDict()
     seen = set()

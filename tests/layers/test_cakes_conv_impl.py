@@ -100,8 +100,9 @@ def test_every_candidate_plan_matches_reference(counts):
     x = torch.randn(1, 6, 6, 8, 10, dtype=torch.double)
     weights = {k: b.weight for k, b in ref.branches.items()}
     biases = {k: b.bias for k, b in ref.branches.items()}
-    plans = candidate_plans(tuple(ref.counts.items()), 16, frames=True)
+    plans = candidate_plans(tuple(ref.counts.items()), 16)
     assert {'reference', 'split', 'dense'} <= set(plans)
+    assert any(g.mode == 'frames' for p in plans.values() for g in p.groups)
     expected = ref(x)
     for layout in (torch.contiguous_format, torch.channels_last_3d):
         for name, plan in plans.items():
@@ -223,6 +224,40 @@ def test_inference_weight_cache_follows_parameter_updates():
     ref.load_state_dict(layer.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(layer(x), ref(x))
+
+
+def test_built_weights_are_rebuilt_for_backward_not_kept():
+    # fast's 3x3x3 group also computes the 1x3x3 and 3x1x1 channels that
+    # overflow a block of 16; autograd keeps a recipe for that built
+    # weight, not a copy, and the recipe refuses branch weights changed
+    # since the forward, as autograd does for the tensors it saves.
+    layer = _layer('video', 'plain', impl='fast', in_channels=4)
+    plan = block_plan(tuple(layer.counts.items()), 16)
+    assert len(plan.groups[0].pieces) > 1
+    x = torch.randn(1, 4, 3, 5, 5, requires_grad=True)
+    layer(x).sum().backward()  # fine when untouched
+    y = layer(x)
+    with torch.no_grad():
+        layer.branches['3x3x3'].weight.add_(1.0)
+    with pytest.raises(RuntimeError, match='modified in place between'):
+        y.sum().backward()
+
+
+def test_double_backward_through_built_weights():
+    ref = _layer('video', 'plain', in_channels=4).double()
+    layer = copy.deepcopy(ref)
+    layer.impl = 'fast'
+    x = torch.randn(1, 4, 3, 5, 5, dtype=torch.double)
+    penalties = []
+    for model in (ref, layer):
+        xg = x.clone().requires_grad_()
+        (gx, ) = torch.autograd.grad(model(xg).square().sum(), xg,
+                                     create_graph=True)
+        model.zero_grad()
+        gx.square().sum().backward()
+        penalties.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*penalties):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
 
 
 def test_impl_validation_and_set_impl():

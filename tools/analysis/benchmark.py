@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak training memory processes')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='models and inputs in channels_last_3d')
     parser.add_argument('--per-layer', action='store_true',
                         help='time each CAKES layer against its dense conv')
     parser.add_argument('--out-json', help='write the results as JSON')
@@ -68,6 +70,7 @@ def main(argv=None) -> None:
         threads=args.threads,
         device=args.device,
         memory=not args.no_memory,
+        channels_last=args.channels_last,
         per_layer=args.per_layer,
         out_json=args.out_json,
         out_md=args.out_md)
