@@ -23,6 +23,7 @@ import json
 import multiprocessing
 import os
 import platform
+import queue as queue_module
 import resource
 import statistics
 import time
@@ -200,10 +201,15 @@ def peak_training_memory(name: str,
             del os.environ[_MMAP_ENV]
         else:
             os.environ[_MMAP_ENV] = saved
-    try:
-        result = queue.get(timeout=3600)
-    finally:
-        proc.join()
+    result = None
+    while result is None:
+        try:
+            result = queue.get(timeout=1.0)
+        except queue_module.Empty:
+            if not proc.is_alive():  # died before reporting (killed, OOM)
+                result = dict(error=f'memory process of {name!r} exited '
+                              f'with code {proc.exitcode}')
+    proc.join()
     return result
 
 
@@ -267,6 +273,7 @@ def _time_models(backbones, shape, device, warmup, repeats, layout):
             median = statistics.median(t)
             results[label][f'forward_b{size}_s'] = median
             results[label][f'forward_b{size}_clips_per_s'] = size / median
+            results[label][f'forward_b{size}_rounds_s'] = t
     for b in backbones.values():
         b.train()
     optimizers = {k: _sgd(b) for k, b in backbones.items()}
@@ -275,7 +282,7 @@ def _time_models(backbones, shape, device, warmup, repeats, layout):
          for k, b in backbones.items()}, device, warmup, repeats)
     for label, t in times.items():
         results[label]['train_step_s'] = statistics.median(t)
-        results[label]['train_step_all_s'] = t
+        results[label]['train_step_rounds_s'] = t
     return results
 
 

@@ -12,6 +12,8 @@ one (``F`` = FLOPs):
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
+from .timing import paired_ratio
+
 __all__ = ['flop_proportional', 'markdown_table', 'layer_markdown',
            'FORWARD_TARGET', 'TRAIN_TARGET']
 
@@ -25,6 +27,14 @@ def _ratio(value: Optional[float], ref: Optional[float]) -> Optional[float]:
     return value / ref
 
 
+def _speed_ratio(row: dict, ref: dict, key: str) -> Optional[float]:
+    # Paired by round when the rounds are known (see paired_ratio).
+    rounds = key + '_rounds_s'
+    if row.get(rounds) and ref.get(rounds):
+        return paired_ratio(row[rounds], ref[rounds])
+    return _ratio(row.get(key + '_s'), ref.get(key + '_s'))
+
+
 def flop_proportional(rows: Dict[str, dict], reference: str) -> None:
     """Add ratios to the reference model to every row, in place.
 
@@ -33,7 +43,8 @@ def flop_proportional(rows: Dict[str, dict], reference: str) -> None:
     reference step time), ``ratio_mem``, and the FLOP-proportional
     comparisons ``forward_b<N>_vs_flops`` (throughput ratio x FLOPs ratio:
     1.0 when speed follows FLOPs exactly, higher is better) and
-    ``train_vs_flops`` (time ratio / FLOPs ratio, lower is better).
+    ``train_vs_flops`` (time ratio / FLOPs ratio, lower is better). Time
+    ratios are medians over rounds of the ratio within a round.
 
     Args:
         rows (dict[str, dict]): Benchmark rows by label.
@@ -47,11 +58,12 @@ def flop_proportional(rows: Dict[str, dict], reference: str) -> None:
         for key in list(row):
             if key.startswith('forward_b') and key.endswith('_clips_per_s'):
                 size = key[len('forward_b'):-len('_clips_per_s')]
-                speed = _ratio(row[key], ref.get(key))
+                time = _speed_ratio(row, ref, f'forward_b{size}')
+                speed = 1 / time if time else None
                 row[f'ratio_forward_b{size}'] = speed
                 row[f'forward_b{size}_vs_flops'] = (
                     speed * flops if speed is not None else None)
-        train = _ratio(row['train_step_s'], ref['train_step_s'])
+        train = _speed_ratio(row, ref, 'train_step')
         row['ratio_train'] = train
         row['train_vs_flops'] = _ratio(train, flops)
         row['ratio_mem'] = _ratio(row.get('peak_train_mem_bytes'),

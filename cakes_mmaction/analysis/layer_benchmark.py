@@ -19,7 +19,7 @@ import torch.nn as nn
 from ..cost import BranchCost, layer_cost, reference_counts
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_plan, fast_plan
-from .timing import interleaved_times
+from .timing import interleaved_times, paired_ratio
 
 __all__ = ['layer_inputs', 'benchmark_layers', 'TARGET_SLACK']
 
@@ -124,8 +124,8 @@ def benchmark_layers(backbone: nn.Module,
         ``flops``, ``dense_flops``, ``flops_ratio``, ``target_ratio``,
         ``forward`` and (if ``train``) ``train`` (median seconds per
         candidate, ``'dense'`` included), ``forward_ratio`` /
-        ``train_ratio`` (per impl, time / dense time), ``plans`` (plan per
-        impl and mode).
+        ``train_ratio`` (per impl, median over rounds of time / dense
+        time in the same round), ``plans`` (plan per impl and mode).
     """
     rows = []
     for path, (layer, in_shape, out_shape) in layer_inputs(
@@ -161,10 +161,9 @@ def benchmark_layers(backbone: nn.Module,
             fns = OrderedDict(
                 (name, make(module, x)) for name, module in modules.items())
             times = interleaved_times(fns, device, warmup, repeats)
-            medians = {k: statistics.median(v) for k, v in times.items()}
-            row[mode] = medians
+            row[mode] = {k: statistics.median(v) for k, v in times.items()}
             row[f'{mode}_ratio'] = {
-                impl: medians[impl] / medians['dense']
+                impl: paired_ratio(times[impl], times['dense'])
                 for impl in impls
             }
             with torch.set_grad_enabled(mode == 'train'):

@@ -12,7 +12,7 @@ import torch
 
 from ..layers.timing import time_once
 
-__all__ = ['time_once', 'interleaved_times', 'summarize']
+__all__ = ['time_once', 'interleaved_times', 'paired_ratio', 'summarize']
 
 
 def interleaved_times(fns: Mapping[str, Callable[[], object]],
@@ -54,3 +54,22 @@ def summarize(times: List[float]) -> Dict[str, float]:
         min=min(times),
         max=max(times),
         n=len(times))
+
+
+def paired_ratio(times: List[float], reference: List[float]) -> float:
+    """Median over rounds of ``times[r] / reference[r]``.
+
+    Both ran in the same round, moments apart, so a slow phase of the
+    machine divides out; a ratio of medians would mix rounds.
+
+    Args:
+        times (list[float]): Seconds per round of a candidate.
+        reference (list[float]): Seconds per round of the reference.
+
+    Returns:
+        float: The median ratio.
+    """
+    if len(times) != len(reference) or not times:
+        raise ValueError(f'need equally many rounds, got {len(times)} and '
+                         f'{len(reference)}')
+    return statistics.median(t / r for t, r in zip(times, reference))

@@ -117,19 +117,33 @@ def test_per_layer_mode_on_a_tiny_shape(tmp_path):
 
 def test_flop_proportional_ratios():
     rows = {
-        'all_3x3x3': dict(params=10, flops=100, forward_b1_clips_per_s=2.0,
-                          train_step_s=4.0, peak_train_mem_bytes=1000),
-        'cakes': dict(params=5, flops=50, forward_b1_clips_per_s=3.0,
-                      train_step_s=2.5, peak_train_mem_bytes=900),
+        'all_3x3x3': dict(params=10, flops=100, forward_b1_s=0.5,
+                          forward_b1_clips_per_s=2.0, train_step_s=4.0,
+                          peak_train_mem_bytes=1000),
+        'cakes': dict(params=5, flops=50, forward_b1_s=1 / 3,
+                      forward_b1_clips_per_s=3.0, train_step_s=2.5,
+                      peak_train_mem_bytes=900),
     }
     flop_proportional(rows, 'all_3x3x3')
     cakes = rows['cakes']
     assert cakes['ratio_flops'] == 0.5
-    assert cakes['ratio_forward_b1'] == 1.5
+    assert cakes['ratio_forward_b1'] == pytest.approx(1.5)
     # Twice fewer FLOPs would allow twice the throughput: 1.5 / 2.
-    assert cakes['forward_b1_vs_flops'] == 0.75
+    assert cakes['forward_b1_vs_flops'] == pytest.approx(0.75)
     assert cakes['train_vs_flops'] == (2.5 / 4.0) / 0.5
     assert cakes['ratio_mem'] == 0.9
+
+
+def test_time_ratios_pair_rounds():
+    # The machine slowed down in round 2 for both; round 3 for one only.
+    rows = {
+        'all_3x3x3': dict(params=1, flops=1, train_step_s=2.0,
+                          train_step_rounds_s=[1.0, 4.0, 2.0]),
+        'cakes': dict(params=1, flops=1, train_step_s=1.6,
+                      train_step_rounds_s=[0.5, 2.0, 1.6]),
+    }
+    flop_proportional(rows, 'all_3x3x3')
+    assert rows['cakes']['ratio_train'] == 0.5  # not 1.6 / 2.0
 
 
 @pytest.mark.parametrize('name', [
