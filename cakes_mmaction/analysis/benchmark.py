@@ -34,7 +34,7 @@ import torch
 
 from ..cost import capture_geometry, cost_table
 from ..layers import CAKESConv3d
-from ..layers.cakes_conv_impl import auto_cache, check_impl, set_impl
+from ..layers.cakes_conv_impl import auto_cache, check_impl
 from ..models import ResNet3dCAKES
 from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
                                model_names)
@@ -65,11 +65,9 @@ def measure_flops(backbone: torch.nn.Module,
         None for a model without CAKES layers).
     """
     from mmengine.analysis import FlopAnalyzer
-    layers = [m for m in backbone.modules() if isinstance(m, CAKESConv3d)]
-    impls = [m.impl for m in layers]
-    # Counted on the reference forward: a plan's zero-padded taps would
-    # count as multiply-adds.
-    set_impl(backbone, 'reference')
+
+    # FlopAnalyzer traces, and traced CAKES layers record their reference
+    # forward whatever their impl: a plan's zero-padded taps never count.
     was_training = backbone.training
     backbone.eval()
     param = next(backbone.parameters())
@@ -80,14 +78,13 @@ def measure_flops(backbone: torch.nn.Module,
         analyzer.uncalled_modules_warnings(False)
         flops = int(analyzer.total())
         cakes_flops = None
-        if isinstance(backbone, ResNet3dCAKES) and layers and len(
-                layers) == len(backbone.assignment):
+        if isinstance(backbone, ResNet3dCAKES) and all(
+                isinstance(m, CAKESConv3d)
+                for m in backbone.cakes_layers.values()):
             geometries = capture_geometry(backbone, x.shape)
             cakes_flops = cost_table(backbone.assignment,
                                      geometries)[-1]['flops']
     finally:
-        for layer, impl in zip(layers, impls):
-            layer.impl = impl
         backbone.train(was_training)
     return dict(
         params=sum(p.numel() for p in backbone.parameters()),
@@ -368,8 +365,10 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
         result['duration_s'] = time.perf_counter() - begin
         result['markdown'] = layer_markdown(result)
     else:
-        if REFERENCE_MODEL not in models:
-            models.insert(0, REFERENCE_MODEL)
+        # The reference of every ratio comes first.
+        models = [REFERENCE_MODEL] + [
+            m for m in models if m != REFERENCE_MODEL
+        ]
         entries = _entries(models, impls)
         backbones = OrderedDict()
         rows = OrderedDict()

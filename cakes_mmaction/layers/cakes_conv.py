@@ -206,9 +206,12 @@ class CAKESConv3d(nn.Module):
         """Reference forward: every branch, then one concatenation.
 
         Other ``impl`` values dispatch to
-        :func:`~cakes_mmaction.layers.cakes_conv_impl.impl_forward`.
+        :func:`~cakes_mmaction.layers.cakes_conv_impl.impl_forward`, except
+        under ``torch.jit.trace``: FLOP counters (``mmengine.analysis``)
+        and ONNX export record the reference computation, so they count
+        the layer's true multiply-adds and see one conv per branch.
         """
-        if self.impl != 'reference':
+        if self.impl != 'reference' and not torch.jit.is_tracing():
             return impl_forward(self, x)
         outs = [branch(x) for branch in self.branches.values()]
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
