@@ -312,3 +312,18 @@ def test_backbone_impls_agree(impl):
             outs[1][1][key], grad, rtol=1e-3, atol=1e-5, msg=key)
     with pytest.raises(ValueError, match='cakes_impl must be one of'):
         ResNet3dCAKES(cakes_impl='slow', **kwargs)
+
+
+def test_auto_keeps_fast_plan_unless_clearly_beaten():
+    from cakes_mmaction.layers.cakes_conv_impl import AUTO_MARGIN, _choose
+    items = (('3x3x3', 5), ('1x3x3', 19), ('3x1x1', 1))
+    plans = candidate_plans(items, 16)
+    fast = block_plan(items, 16)
+    fast_name = next(n for n, p in plans.items() if p.groups == fast.groups)
+    other = next(n for n in plans if n != fast_name)
+    close = {n: 2.0 for n in plans}
+    close[other], close[fast_name] = 1.0, 1.0 + AUTO_MARGIN / 2
+    assert _choose(close, plans, fast) == fast_name
+    clear = dict(close)
+    clear[fast_name] = 1.0 + 2 * AUTO_MARGIN
+    assert _choose(clear, plans, fast) == other
