@@ -173,11 +173,13 @@ def test_cli_smoke(tmp_path):
     proc = subprocess.run([
         sys.executable, 'tools/analysis/benchmark.py', '--per-layer',
         '--models', 'cakes12d_c', '--shape', '1', '3', '2', '16', '16',
-        '--repeats', '1', '--threads', '1', '--impl', 'fast', '--out-json',
+        '--repeats', '1', '--threads', '1', '--impl', 'fast',
+        '--channels-last', '--out-json',
         str(out)
     ], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '| layer4.2.conv2 |' in proc.stdout
     saved = json.loads(out.read_text())
     assert saved['options']['per_layer'] is True
+    assert saved['options']['channels_last'] is True
     assert len(saved['layers']['cakes12d_c']) == 16

@@ -20,8 +20,7 @@ sys.path.insert(
         os.path.abspath(__file__)))))
 
 import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis.benchmark import (DEFAULT_IMPL,  # noqa: E402
-                                               run_benchmark)
+from cakes_mmaction.analysis import benchmark  # noqa: E402
 from cakes_mmaction.analysis.benchmark_models import model_names  # noqa: E402
 
 
@@ -42,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1,
                         help='untimed calls per model first')
     parser.add_argument(
-        '--impl', nargs='+', default=[DEFAULT_IMPL],
+        '--impl', nargs='+', default=[benchmark.DEFAULT_IMPL],
         choices=['reference', 'fast', 'auto'],
         help='CAKES layer implementation(s)')
     parser.add_argument('--threads', type=int, default=None,
@@ -61,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    result = run_benchmark(
+    result = benchmark.run_benchmark(
         shape=args.shape,
         models=args.models,
         repeats=args.repeats,
