@@ -32,6 +32,7 @@ import torch.nn as nn
 from ..assignment import AssignmentError
 from ..cost import BranchCost, LayerGeometry, layer_cost
 from ..shapes import KernelShape, canonical_order, parse_shape
+from .cakes_conv_impl import check_impl, impl_forward
 
 __all__ = ['CAKESConv3d']
 
@@ -65,6 +66,11 @@ class CAKESConv3d(nn.Module):
         bias (bool): Whether branches have a bias. Defaults to False.
         name (str, optional): Module path used in error messages.
             Defaults to None.
+        impl (str): How ``forward`` computes the same function of the same
+            parameters: ``'reference'`` (a Conv3d per branch, then a
+            concatenation), ``'fast'`` or ``'auto'`` (see
+            :mod:`~cakes_mmaction.layers.cakes_conv_impl`). Defaults to
+            ``'reference'``.
     """
 
     # ConvModule reads these off ``self.conv`` (mmcv conv_module.py).
@@ -81,9 +87,11 @@ class CAKESConv3d(nn.Module):
                  temporal_stride: int = 1,
                  dilation: Union[int, Sequence[int]] = 1,
                  bias: bool = False,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None,
+                 impl: str = 'reference') -> None:
         super().__init__()
         self.layer_name = name
+        self.impl = check_impl(impl, f'layer {name!r}: ' if name else '')
         self.kernel_size = _triple(kernel_size, 'kernel_size')
         self.stride = (int(temporal_stride), int(spatial_stride),
                        int(spatial_stride))
@@ -137,7 +145,8 @@ class CAKESConv3d(nn.Module):
     def from_dense(cls,
                    conv: nn.Conv3d,
                    counts: Mapping[str, int],
-                   name: Optional[str] = None) -> 'CAKESConv3d':
+                   name: Optional[str] = None,
+                   impl: str = 'reference') -> 'CAKESConv3d':
         """Build the CAKES layer that replaces a dense ``nn.Conv3d``.
 
         Geometry (channels, kernel, stride, dilation, bias) is read off the
@@ -148,6 +157,7 @@ class CAKESConv3d(nn.Module):
             counts (Mapping[str, int]): Output channels per shape; must sum
                 to ``conv.out_channels``.
             name (str, optional): Module path, for error messages.
+            impl (str): See the class. Defaults to ``'reference'``.
 
         Returns:
             CAKESConv3d: The new layer.
@@ -173,7 +183,8 @@ class CAKESConv3d(nn.Module):
             temporal_stride=conv.stride[0],
             dilation=conv.dilation,
             bias=conv.bias is not None,
-            name=name)
+            name=name,
+            impl=impl)
 
     @property
     def shapes(self) -> Tuple[str, ...]:
@@ -192,7 +203,16 @@ class CAKESConv3d(nn.Module):
                 nn.init.zeros_(branch.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reference forward: every branch, then one concatenation."""
+        """Reference forward: every branch, then one concatenation.
+
+        Other ``impl`` values dispatch to
+        :func:`~cakes_mmaction.layers.cakes_conv_impl.impl_forward`, except
+        under ``torch.jit.trace``: FLOP counters (``mmengine.analysis``)
+        and ONNX export record the reference computation, so they count
+        the layer's true multiply-adds and see one conv per branch.
+        """
+        if self.impl != 'reference' and not torch.jit.is_tracing():
+            return impl_forward(self, x)
         outs = [branch(x) for branch in self.branches.values()]
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
@@ -280,8 +300,9 @@ class CAKESConv3d(nn.Module):
 
     def extra_repr(self) -> str:
         counts = ', '.join(f'{s}: {n}' for s, n in self.counts.items())
+        impl = '' if self.impl == 'reference' else f', impl={self.impl!r}'
         return (f'{self.in_channels}, {self.out_channels}, counts={{{counts}}}'
-                f', stride={self.stride}, dilation={self.dilation}')
+                f', stride={self.stride}, dilation={self.dilation}{impl}')
 
     # ------------------------------------------------------------------
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,

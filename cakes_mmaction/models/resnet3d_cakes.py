@@ -10,6 +10,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from ..assignment import Assignment, AssignmentError
 from ..layers import CAKESConv3d
+from ..layers.cakes_conv_impl import check_impl
 
 __all__ = ['ResNet3dCAKES']
 
@@ -41,6 +42,10 @@ class ResNet3dCAKES(ResNet3d):
         pool1_stride_t (int): Stem pool temporal stride. Defaults to 1.
         with_pool2 (bool): ResNet3d's temporal max-pool after layer1.
             Defaults to False.
+        cakes_impl (str): ``impl`` of every CAKES layer: ``'reference'``,
+            ``'fast'`` or ``'auto'`` (same parameters and state dict, see
+            :mod:`~cakes_mmaction.layers.cakes_conv_impl`). Defaults to
+            ``'fast'``.
         **kwargs: Any other :class:`ResNet3d` argument (``frozen_stages``,
             ``norm_eval``, ``with_cp``, ``zero_init_residual``,
             ``pretrained``, ``pretrained2d``, ``temporal_strides``, ...).
@@ -55,6 +60,7 @@ class ResNet3dCAKES(ResNet3d):
                  conv1_stride_t: int = 1,
                  pool1_stride_t: int = 1,
                  with_pool2: bool = False,
+                 cakes_impl: str = 'fast',
                  **kwargs) -> None:
         for fixed in ('inflate', 'inflate_style'):
             if fixed in kwargs:
@@ -75,6 +81,7 @@ class ResNet3dCAKES(ResNet3d):
         widths = OrderedDict(
             (path, site.conv.out_channels) for path, site in sites.items())
         self.assignment = Assignment.resolve(assignment, widths)
+        self.cakes_impl = check_impl(cakes_impl, 'ResNet3dCAKES: cakes_')
         for path, site in sites.items():
             site.conv = self.build_cakes_layer(site.conv, path)
 
@@ -90,7 +97,8 @@ class ResNet3dCAKES(ResNet3d):
         Returns:
             nn.Module: The replacement.
         """
-        return CAKESConv3d.from_dense(dense, self.assignment[path], name=path)
+        return CAKESConv3d.from_dense(
+            dense, self.assignment[path], name=path, impl=self.cakes_impl)
 
     def cakes_sites(self) -> Dict[str, ConvModule]:
         """The ConvModules whose conv is (or becomes) a CAKES layer.

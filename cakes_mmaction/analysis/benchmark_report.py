@@ -1,0 +1,208 @@
+"""Ratios and markdown tables of benchmark results.
+
+Issue 5's end-to-end targets, for a CAKES network against the all-3x3x3
+one (``F`` = FLOPs):
+
+- forward throughput >= 0.9 x (F_3D / F_CAKES) x throughput_3D, i.e.
+  ``forward_vs_flops >= 0.9`` below (1.0 = exactly FLOP-proportional);
+- training step <= 1.25 x (F_CAKES / F_3D) x step_3D, i.e.
+  ``train_vs_flops <= 1.25``;
+- peak training memory <= the all-3x3x3 network's (``ratio_mem <= 1``).
+"""
+from collections import OrderedDict
+from typing import Dict, List, Optional
+
+from .timing import paired_ratio
+
+__all__ = ['flop_proportional', 'markdown_table', 'layer_markdown',
+           'FORWARD_TARGET', 'TRAIN_TARGET']
+
+FORWARD_TARGET = 0.9
+TRAIN_TARGET = 1.25
+
+
+def _ratio(value: Optional[float], ref: Optional[float]) -> Optional[float]:
+    if value is None or not ref:
+        return None
+    return value / ref
+
+
+def _speed_ratio(row: dict, ref: dict, key: str) -> Optional[float]:
+    # Paired by round when the rounds are known (see paired_ratio).
+    rounds = key + '_rounds_s'
+    if row.get(rounds) and ref.get(rounds):
+        return paired_ratio(row[rounds], ref[rounds])
+    return _ratio(row.get(key + '_s'), ref.get(key + '_s'))
+
+
+def flop_proportional(rows: Dict[str, dict], reference: str) -> None:
+    """Add ratios to the reference model to every row, in place.
+
+    Adds ``ratio_params``, ``ratio_flops``, ``ratio_forward_b<N>``
+    (throughput / reference throughput), ``ratio_train`` (step time /
+    reference step time), ``ratio_mem``, and the FLOP-proportional
+    comparisons ``forward_b<N>_vs_flops`` (throughput ratio x FLOPs ratio:
+    1.0 when speed follows FLOPs exactly, higher is better) and
+    ``train_vs_flops`` (time ratio / FLOPs ratio, lower is better). Time
+    ratios are medians over rounds of the ratio within a round.
+
+    Args:
+        rows (dict[str, dict]): Benchmark rows by label.
+        reference (str): Label of the reference row.
+    """
+    ref = rows[reference]
+    for row in rows.values():
+        row['ratio_params'] = _ratio(row['params'], ref['params'])
+        flops = _ratio(row['flops'], ref['flops'])
+        row['ratio_flops'] = flops
+        for key in list(row):
+            if key.startswith('forward_b') and key.endswith('_clips_per_s'):
+                size = key[len('forward_b'):-len('_clips_per_s')]
+                time = _speed_ratio(row, ref, f'forward_b{size}')
+                speed = 1 / time if time else None
+                row[f'ratio_forward_b{size}'] = speed
+                row[f'forward_b{size}_vs_flops'] = (
+                    speed * flops if speed is not None else None)
+        train = _speed_ratio(row, ref, 'train_step')
+        row['ratio_train'] = train
+        row['train_vs_flops'] = _ratio(train, flops)
+        row['ratio_mem'] = _ratio(row.get('peak_train_mem_bytes'),
+                                  ref.get('peak_train_mem_bytes'))
+
+
+def _fmt(value, spec: str = '.2f') -> str:
+    return '-' if value is None else format(value, spec)
+
+
+def _mark(ok: Optional[bool]) -> str:
+    return '' if ok is None else (' ✓' if ok else ' ✗')
+
+
+def markdown_table(result: dict) -> str:
+    """The end-to-end report: one row per model, then the targets.
+
+    Args:
+        result (dict): :func:`~cakes_mmaction.analysis.benchmark.
+            run_benchmark` output.
+
+    Returns:
+        str: Markdown.
+    """
+    options, env = result['options'], result['environment']
+    batch = options['shape'][0]
+    sizes = ['1'] + ([str(batch)] if batch != 1 else [])
+    lines = [
+        f"Input {'x'.join(map(str, options['shape']))} (N C T H W), "
+        f"{env['device']} ({env['cpu']}, {env['threads']} threads), torch "
+        f"{env['torch']}, medians of {options['repeats']} rounds after "
+        f"{options['warmup']} warm-up, {result['duration_s']:.0f} s.", ''
+    ]
+    head = ['model', 'params (M)', 'GFLOPs', 'CAKES GFLOPs']
+    head += [f'fwd b{s} (clips/s)' for s in sizes]
+    head += [f'train b{batch} (s)', 'peak train mem (MiB)', 'x3D FLOPs']
+    head += [f'x3D fwd b{s}' for s in sizes]
+    head += ['x3D train', 'x3D mem']
+    lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for label, row in result['models'].items():
+        mem = row.get('peak_train_mem_bytes')
+        cells = [
+            label,
+            _fmt(row['params'] / 1e6, '.1f'),
+            _fmt(row['flops'] / 1e9, '.1f'),
+            _fmt(row['cakes_flops'] / 1e9 if row['cakes_flops'] else None,
+                 '.1f')
+        ]
+        cells += [_fmt(row[f'forward_b{s}_clips_per_s']) for s in sizes]
+        cells += [
+            _fmt(row['train_step_s']),
+            _fmt(mem / 2**20 if mem is not None else None, '.0f'),
+            _fmt(row['ratio_flops'])
+        ]
+        cells += [_fmt(row[f'ratio_forward_b{s}']) for s in sizes]
+        cells += [_fmt(row['ratio_train']), _fmt(row['ratio_mem'])]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    cakes = [(k, r) for k, r in result['models'].items()
+             if r['impl'] is not None and r['cakes_flops'] and
+             r['model'] != 'all_3x3x3']
+    if cakes:
+        lines += [
+            '', 'Targets (issue 5 §3) against the all-3x3x3 network: '
+            f'forward >= {FORWARD_TARGET} and train <= {TRAIN_TARGET} '
+            'times FLOP-proportional, memory <= 1.', ''
+        ]
+        head = ['model', 'x3D FLOPs']
+        head += [f'fwd b{s} / FLOP-prop.' for s in sizes]
+        head += ['train / FLOP-prop.', 'x3D mem']
+        lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+        for label, row in cakes:
+            cells = [label, _fmt(row['ratio_flops'])]
+            for s in sizes:
+                value = row[f'forward_b{s}_vs_flops']
+                cells.append(
+                    _fmt(value) + _mark(None if value is None else
+                                        value >= FORWARD_TARGET))
+            value = row['train_vs_flops']
+            cells.append(
+                _fmt(value) +
+                _mark(None if value is None else value <= TRAIN_TARGET))
+            value = row['ratio_mem']
+            cells.append(
+                _fmt(value) + _mark(None if value is None else value <= 1))
+            lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def layer_markdown(result: dict) -> str:
+    """The per-layer report: time ratio against FLOPs ratio per layer.
+
+    Args:
+        result (dict): Per-layer :func:`~cakes_mmaction.analysis.
+            benchmark.run_benchmark` output.
+
+    Returns:
+        str: Markdown, one table per model.
+    """
+    options, env = result['options'], result['environment']
+    impls = options['impls']
+    lines: List[str] = [
+        f"Clip {'x'.join(map(str, options['shape'][1:]))} (C T H W), batch "
+        f"1, {env['device']} ({env['cpu']}, {env['threads']} threads), "
+        f"torch {env['torch']}, medians of {options['repeats']} rounds "
+        f"after {options['warmup']} warm-up, {result['duration_s']:.0f} s. "
+        'Ratios are time / time of the dense 3x3x3 Conv3d at the same '
+        'input; target: ratio <= 1.15 x FLOPs ratio.'
+    ]
+    for model, rows in result['layers'].items():
+        lines += ['', f'**{model}**', '']
+        head = ['layer', 'counts', 'FLOPs ratio', 'target', 'dense fwd (ms)']
+        head += [f'fwd {i}' for i in impls]
+        head += [f'fwd+bwd {i}' for i in impls if rows and 'train' in rows[0]]
+        head += ['auto plan (fwd / fwd+bwd)'] if 'auto' in impls else []
+        lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+        for row in rows:
+            target = row['target_ratio']
+            cells = [
+                row['path'], '/'.join(map(str, row['counts'].values())),
+                _fmt(row['flops_ratio']), _fmt(target),
+                _fmt(row['forward']['dense'] * 1e3, '.1f')
+            ]
+            for mode in ('forward', 'train'):
+                if mode not in row:
+                    continue
+                for impl in impls:
+                    value = row[f'{mode}_ratio'][impl]
+                    cells.append(_fmt(value) + _mark(value <= target))
+            if 'auto' in impls:
+                cells.append(' / '.join(
+                    plans['auto'].split(':')[0]
+                    for plans in row['plans'].values()))
+            lines.append('| ' + ' | '.join(cells) + ' |')
+        met = OrderedDict()
+        for impl in impls:
+            met[impl] = sum(row['forward_ratio'][impl] <= row['target_ratio']
+                            for row in rows)
+        lines += [
+            '', 'Layers meeting the target (forward): ' + ', '.join(
+                f'{impl} {n}/{len(rows)}' for impl, n in met.items())
+        ]
+    return '\n'.join(lines) + '\n'
