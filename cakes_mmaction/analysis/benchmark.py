@@ -17,6 +17,12 @@ after two warm-up steps; ``ru_maxrss`` where that is unavailable) minus the
 resident set of the process before the model was built, with glibc told to
 return freed blocks of 64 KiB and more to the system. On CUDA it is
 ``torch.cuda.max_memory_allocated`` during the third step.
+
+Timing runs with glibc's malloc told to keep freed memory
+(:func:`~cakes_mmaction.engine.cpu_allocator.keep_freed_memory`, the
+default ``allocator='cached'``): without it every forward page-faults its
+largest activations in again, which costs all models 15-25 % and is not
+convolution work. ``allocator='system'`` leaves malloc as it is.
 """
 import datetime
 import json
@@ -33,13 +39,14 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from ..cost import capture_geometry, cost_table
+from ..engine.cpu_allocator import ALLOCATORS, keep_freed_memory
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl
 from ..models import ResNet3dCAKES
 from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
                                model_names)
 from .benchmark_report import flop_proportional, layer_markdown, markdown_table
-from .layer_benchmark import benchmark_layers
+from .layer_benchmark import benchmark_layers, shape_efficiency
 from .timing import interleaved_times
 
 __all__ = ['run_benchmark', 'measure_flops', 'peak_training_memory',
@@ -210,7 +217,7 @@ def peak_training_memory(name: str,
     return result
 
 
-def _environment(device, threads) -> dict:
+def _environment(device, threads, malloc) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo') as f:
@@ -227,7 +234,8 @@ def _environment(device, threads) -> dict:
         cpu=cpu,
         cpu_count=os.cpu_count(),
         threads=threads or torch.get_num_threads(),
-        cpu_capability=torch.backends.cpu.get_cpu_capability())
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        malloc=malloc)
     if torch.device(device).type == 'cuda':
         env['gpu'] = torch.cuda.get_device_name(device)
     return env
@@ -293,6 +301,7 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
                   memory: bool = True,
                   channels_last: bool = False,
                   per_layer: bool = False,
+                  allocator: str = 'cached',
                   out_json: Optional[str] = None,
                   out_md: Optional[str] = None) -> dict:
     """Run the benchmark (or its per-layer mode) and write the reports.
@@ -320,6 +329,10 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
             ``torch.channels_last_3d`` (timings only). Defaults to False.
         per_layer (bool): Time each CAKES layer of the ``models`` presets
             against the dense conv it replaces instead. Defaults to False.
+        allocator (str): ``'cached'``: on CPU with glibc, call
+            :func:`~cakes_mmaction.engine.cpu_allocator.keep_freed_memory`
+            first (process-wide, for the rest of the process);
+            ``'system'``: leave malloc alone. Defaults to ``'cached'``.
         out_json (str, optional): Write the result as JSON.
         out_md (str, optional): Write the markdown report.
 
@@ -334,6 +347,15 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
                          f'warmup >= 1, got {warmup}')
     if len(shape) != 5:
         raise ValueError(f'shape must be N C T H W, got {list(shape)}')
+    if allocator not in ALLOCATORS:
+        raise ValueError(f'allocator must be one of {ALLOCATORS}, got '
+                         f'{allocator!r}')
+    malloc = 'system'
+    if allocator == 'cached' and torch.device(device).type == 'cpu':
+        settings = keep_freed_memory()
+        if settings is not None:
+            malloc = 'glibc ' + ', '.join(f'{k}={v}'
+                                          for k, v in settings.items())
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(device)
@@ -347,21 +369,26 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
             raise ValueError(f'the per-layer mode needs CAKES models, got '
                              f'{name!r}')
     result = OrderedDict(
-        environment=_environment(device, threads),
+        environment=_environment(device, threads, malloc),
         options=OrderedDict(
             shape=list(shape), models=models, repeats=repeats,
             warmup=warmup, impls=impls, memory=memory,
-            channels_last=channels_last, per_layer=per_layer))
+            channels_last=channels_last, per_layer=per_layer,
+            allocator=allocator))
     layout = (torch.channels_last_3d
               if channels_last else torch.contiguous_format)
     if per_layer:
-        layers = OrderedDict()
+        layers, efficiency = OrderedDict(), OrderedDict()
         for name in models:
             backbone = build_backbone(name).to(device)
             layers[name] = benchmark_layers(
                 backbone, (1, ) + tuple(shape[1:]), impls, warmup, repeats,
                 layout=layout)
+            efficiency[name] = shape_efficiency(
+                backbone, (1, ) + tuple(shape[1:]), warmup, repeats,
+                layout=layout)
         result['layers'] = layers
+        result['shape_efficiency'] = efficiency
         result['duration_s'] = time.perf_counter() - begin
         result['markdown'] = layer_markdown(result)
     else:

@@ -78,6 +78,17 @@ def _mark(ok: Optional[bool]) -> str:
     return '' if ok is None else (' ✓' if ok else ' ✗')
 
 
+def _malloc(env: dict) -> str:
+    if env.get('malloc', 'system') == 'system':
+        return 'system malloc'
+    return 'malloc keeping freed memory'
+
+
+def _layout(options: dict) -> str:
+    return ('channels_last_3d'
+            if options.get('channels_last') else 'contiguous (NCDHW)')
+
+
 def markdown_table(result: dict) -> str:
     """The end-to-end report: one row per model, then the targets.
 
@@ -94,8 +105,9 @@ def markdown_table(result: dict) -> str:
     lines = [
         f"Input {'x'.join(map(str, options['shape']))} (N C T H W), "
         f"{env['device']} ({env['cpu']}, {env['threads']} threads), torch "
-        f"{env['torch']}, medians of {options['repeats']} rounds after "
-        f"{options['warmup']} warm-up, {result['duration_s']:.0f} s.", ''
+        f"{env['torch']}, {_malloc(env)}, {_layout(options)}, medians of "
+        f"{options['repeats']} rounds after {options['warmup']} warm-up, "
+        f"{result['duration_s']:.0f} s.", ''
     ]
     head = ['model', 'params (M)', 'GFLOPs', 'CAKES GFLOPs']
     head += [f'fwd b{s} (clips/s)' for s in sizes]
@@ -167,14 +179,18 @@ def layer_markdown(result: dict) -> str:
     lines: List[str] = [
         f"Clip {'x'.join(map(str, options['shape'][1:]))} (C T H W), batch "
         f"1, {env['device']} ({env['cpu']}, {env['threads']} threads), "
-        f"torch {env['torch']}, medians of {options['repeats']} rounds "
-        f"after {options['warmup']} warm-up, {result['duration_s']:.0f} s. "
+        f"torch {env['torch']}, {_malloc(env)}, {_layout(options)}, "
+        f"medians of {options['repeats']} rounds after {options['warmup']} "
+        f"warm-up, {result['duration_s']:.0f} s. "
         'Ratios are time / time of the dense 3x3x3 Conv3d at the same '
         'input; target: ratio <= 1.15 x FLOPs ratio.'
     ]
     for model, rows in result['layers'].items():
         lines += ['', f'**{model}**', '']
-        head = ['layer', 'counts', 'FLOPs ratio', 'target', 'dense fwd (ms)']
+        head = [
+            'layer', 'counts', 'FLOPs ratio', 'target', 'fast padded',
+            'dense fwd (ms)'
+        ]
         head += [f'fwd {i}' for i in impls]
         head += [f'fwd+bwd {i}' for i in impls if rows and 'train' in rows[0]]
         head += ['auto plan (fwd / fwd+bwd)'] if 'auto' in impls else []
@@ -184,6 +200,7 @@ def layer_markdown(result: dict) -> str:
             cells = [
                 row['path'], '/'.join(map(str, row['counts'].values())),
                 _fmt(row['flops_ratio']), _fmt(target),
+                _fmt(row.get('padded_ratio')),
                 _fmt(row['forward']['dense'] * 1e3, '.1f')
             ]
             for mode in ('forward', 'train'):
@@ -205,4 +222,30 @@ def layer_markdown(result: dict) -> str:
             '', 'Layers meeting the target (forward): ' + ', '.join(
                 f'{impl} {n}/{len(rows)}' for impl, n in met.items())
         ]
+        lines += _efficiency_lines(
+            result.get('shape_efficiency', {}).get(model, []))
     return '\n'.join(lines) + '\n'
+
+
+def _efficiency_lines(rows: List[dict]) -> List[str]:
+    if not rows:
+        return []
+    shapes = list(rows[0]['shapes'])
+    lines = [
+        '', 'One full-width convolution of each shape (`fast`) against the '
+        'dense conv, forward: time ratio / FLOPs ratio (1.00 = as fast per '
+        'multiply-add as the dense conv).', '',
+        '| input (N C T H W) | stride | layers | dense fwd (ms) | ' +
+        ' | '.join(shapes) + ' |', '|' + '---|' * (4 + len(shapes))
+    ]
+    for row in rows:
+        paths = row['layers']
+        where = paths[0] + (f' (+{len(paths) - 1})' if len(paths) > 1 else '')
+        cells = [
+            'x'.join(map(str, row['input_shape'])),
+            'x'.join(map(str, row['stride'])), where,
+            _fmt(row['dense_s'] * 1e3, '.1f')
+        ]
+        cells += [_fmt(row['shapes'][s]['per_flop']) for s in shapes]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines

@@ -7,8 +7,16 @@ the same geometry are then timed on one random input of that shape,
 round-robin. The time ratio is compared with the FLOPs ratio of
 :mod:`cakes_mmaction.cost`; issue 5 asks for time ratio <= 1.15 x FLOPs
 ratio.
+
+Two measurements explain the ratios: ``padded_ratio``, the multiply-adds
+the ``fast`` plan computes once every group is padded to the backend's
+output-channel block (the best any blocked plan of that layer can do if
+every convolution ran at the dense conv's speed per multiply-add); and
+:func:`shape_efficiency`, the time of one full-width convolution of each
+shape against the dense conv, per multiply-add, at each input geometry.
 """
 import copy
+import math
 import statistics
 from collections import OrderedDict
 from typing import Dict, List, Sequence
@@ -19,9 +27,13 @@ import torch.nn as nn
 from ..cost import BranchCost, layer_cost, reference_counts
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_plan, fast_plan
+from ..layers.cakes_plan import default_block, padded_macs
+from ..shapes import parse_shape
 from .timing import interleaved_times, paired_ratio
 
-__all__ = ['layer_inputs', 'benchmark_layers', 'TARGET_SLACK']
+__all__ = [
+    'layer_inputs', 'benchmark_layers', 'shape_efficiency', 'TARGET_SLACK'
+]
 
 #: Issue 5: a layer's time ratio may exceed its FLOPs ratio by 15%.
 TARGET_SLACK = 1.15
@@ -73,6 +85,13 @@ def _dense_like(layer: CAKESConv3d) -> nn.Conv3d:
         bias=layer.bias_enabled)
 
 
+def _padded_ratio(layer: CAKESConv3d, device_type: str) -> float:
+    block = default_block(device_type)
+    dense = (math.ceil(layer.out_channels / block) * block *
+             math.prod(layer.kernel_size))
+    return padded_macs(fast_plan(layer, device_type), block) / dense
+
+
 def _describe(plan) -> str:
     return f'{plan.name}: {plan.describe()}'
 
@@ -122,6 +141,8 @@ def benchmark_layers(backbone: nn.Module,
     Returns:
         list[dict]: Per layer: ``path``, ``counts``, ``input_shape``,
         ``flops``, ``dense_flops``, ``flops_ratio``, ``target_ratio``,
+        ``padded_ratio`` (the ``fast`` plan's block-padded multiply-adds
+        over the dense conv's),
         ``forward`` and (if ``train``) ``train`` (median seconds per
         candidate, ``'dense'`` included), ``forward_ratio`` /
         ``train_ratio`` (per impl, median over rounds of time / dense
@@ -154,7 +175,8 @@ def benchmark_layers(backbone: nn.Module,
             flops=flops,
             dense_flops=dense_flops,
             flops_ratio=flops / dense_flops,
-            target_ratio=TARGET_SLACK * flops / dense_flops)
+            target_ratio=TARGET_SLACK * flops / dense_flops,
+            padded_ratio=_padded_ratio(layer, device.type))
         modes = [('forward', _forward_fn)]
         if train:
             modes.append(('train', _train_fn))
@@ -184,4 +206,83 @@ def benchmark_layers(backbone: nn.Module,
                 }
         row['plans'] = plans
         rows.append(row)
+    return rows
+
+
+def shape_efficiency(backbone: nn.Module,
+                     input_shape: Sequence[int],
+                     warmup: int = 1,
+                     repeats: int = 3,
+                     layout: torch.memory_format = torch.contiguous_format
+                     ) -> List[dict]:
+    """Speed per multiply-add of each kernel shape, against the dense conv.
+
+    At every distinct input geometry of the backbone's CAKES layers, one
+    full-width convolution per shape found in the backbone (a CAKES layer
+    with all its output channels of that shape, ``impl='fast'``) and the
+    dense conv are timed forward, round-robin. Blocks are full, so this is
+    the efficiency of the shape itself: a CAKES layer whose channels are
+    mostly of a shape cannot be faster per multiply-add than it.
+
+    Args:
+        backbone (nn.Module): Backbone with CAKES layers.
+        input_shape (Sequence[int]): Network input ``(N, C, T, H, W)``.
+        warmup (int): Untimed calls per candidate. Defaults to 1.
+        repeats (int): Timed rounds. Defaults to 3.
+        layout (torch.memory_format): Memory format of the inputs.
+            Defaults to ``torch.contiguous_format``.
+
+    Returns:
+        list[dict]: Per geometry: ``layers`` (paths that have it),
+        ``input_shape``, ``stride``, ``dense_s`` and ``shapes``: per shape
+        ``time_ratio`` (median paired ratio to the dense conv),
+        ``flops_ratio`` and ``per_flop`` (``time_ratio / flops_ratio``;
+        1.0 = as fast per multiply-add as the dense conv).
+    """
+    found = layer_inputs(backbone, input_shape)
+    shapes = sorted({s
+                     for layer, _, _ in found.values()
+                     for s, n in layer.counts.items() if n},
+                    key=lambda s: -math.prod(parse_shape(s).dims))
+    geometries: Dict[tuple, dict] = OrderedDict()
+    for path, (layer, in_shape, _) in found.items():
+        key = (in_shape, layer.out_channels, layer.stride)
+        entry = geometries.setdefault(key, dict(layer=layer, paths=[]))
+        entry['paths'].append(path)
+    rows = []
+    for (in_shape, _, stride), entry in geometries.items():
+        layer = entry['layer']
+        device = next(layer.parameters()).device
+        x = torch.randn(in_shape, device=device).contiguous(
+            memory_format=layout)
+        modules = OrderedDict(
+            dense=_dense_like(layer).to(device, memory_format=layout))
+        for shape in shapes:
+            modules[shape] = CAKESConv3d(
+                layer.in_channels, {shape: layer.out_channels},
+                layer.kernel_size,
+                spatial_stride=layer.stride[1],
+                temporal_stride=layer.stride[0],
+                dilation=layer.dilation,
+                bias=layer.bias_enabled,
+                impl='fast').to(device)
+        times = interleaved_times(
+            OrderedDict((k, _forward_fn(m, x)) for k, m in modules.items()),
+            device, warmup, repeats)
+        volume = math.prod(layer.kernel_size)
+        per_shape = OrderedDict()
+        for shape in shapes:
+            ratio = paired_ratio(times[shape], times['dense'])
+            flops_ratio = math.prod(parse_shape(shape).dims) / volume
+            per_shape[shape] = dict(
+                time_ratio=ratio,
+                flops_ratio=flops_ratio,
+                per_flop=ratio / flops_ratio)
+        rows.append(
+            OrderedDict(
+                layers=entry['paths'],
+                input_shape=list(in_shape),
+                stride=list(stride),
+                dense_s=statistics.median(times['dense']),
+                shapes=per_shape))
     return rows

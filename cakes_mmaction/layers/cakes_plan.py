@@ -42,7 +42,7 @@ from ..shapes import parse_shape
 
 __all__ = [
     'Piece', 'Group', 'Plan', 'make_plan', 'reference_plan', 'block_plan',
-    'dense_plan', 'candidate_plans', 'default_block', 'MODES'
+    'dense_plan', 'candidate_plans', 'default_block', 'padded_macs', 'MODES'
 ]
 
 _Triple = Tuple[int, int, int]
@@ -295,6 +295,25 @@ def block_plan(counts: Sequence[Tuple[str, int]],
     groups = [(_dims(s), pieces) for s, pieces in members.items() if pieces]
     return make_plan(name or f'block{block}', counts, groups, temporal,
                      frames)
+
+
+def padded_macs(plan: Plan, block: int) -> int:
+    """Multiply-adds per output position a blocked backend computes.
+
+    Every group's output channels are rounded up to a multiple of
+    ``block``, as oneDNN computes them; the taps a plan zero-pads count.
+
+    Args:
+        plan (Plan): The plan.
+        block (int): Output-channel block.
+
+    Returns:
+        int: ``sum(ceil(channels / block) * block * kernel volume)`` per
+        input channel and output position.
+    """
+    return sum(
+        math.ceil(g.channels / block) * block * math.prod(g.kernel)
+        for g in plan.groups)
 
 
 @lru_cache(maxsize=None)

@@ -43,6 +43,7 @@ def test_tiny_run_writes_json_and_markdown(tmp_path):
         warmup=1,
         impls=['fast'],
         threads=1,
+        allocator='system',  # keep_freed_memory is for a whole process
         out_json=str(out_json),
         out_md=str(out_md))
     saved = json.loads(out_json.read_text())
@@ -58,6 +59,8 @@ def test_tiny_run_writes_json_and_markdown(tmp_path):
     assert half['cakes_flops'] * 3 == ref['cakes_flops']
     assert half['params'] < ref['params'] and half['ratio_flops'] < 1
     assert saved['environment']['threads'] == 1
+    assert saved['environment']['malloc'] == 'system'
+    assert saved['options']['allocator'] == 'system'
     markdown = out_md.read_text()
     assert markdown == result['markdown']
     table = [line for line in markdown.splitlines() if line.startswith('|')]
@@ -92,6 +95,7 @@ def test_per_layer_mode_on_a_tiny_shape(tmp_path):
         impls=['reference', 'fast', 'auto'],
         threads=1,
         per_layer=True,
+        allocator='system',
         out_md=str(tmp_path / 'l.md'))
     rows = result['layers']['cakes123d_p']
     assert [r['path'] for r in rows][:2] == ['layer1.0.conv2',
@@ -103,6 +107,8 @@ def test_per_layer_mode_on_a_tiny_shape(tmp_path):
         assert set(row['forward']) == {'dense', 'reference', 'fast', 'auto'}
         assert set(row['train_ratio']) == {'reference', 'fast', 'auto'}
         assert set(row['plans']) == {'forward', 'train'}
+        # Padding to blocks only adds multiply-adds.
+        assert row['flops_ratio'] <= row['padded_ratio'] <= 1
     # layer2.0.conv2 gets 128 channels (from conv1) at layer1's 4x4 and
     # strides them to 2x2 (ResNet v1.5).
     assert rows[3]['input_shape'] == [1, 128, 2, 4, 4]
@@ -111,6 +117,18 @@ def test_per_layer_mode_on_a_tiny_shape(tmp_path):
     assert sum(line[:8] in ('| layer1', '| layer2', '| layer3', '| layer4')
                for line in lines) == 16
     assert any(line.startswith('Layers meeting the target') for line in lines)
+    # One row per distinct input geometry of the CAKES layers: layer1 (3
+    # layers), the strided first layer of stages 2-4 and the rest.
+    efficiency = result['shape_efficiency']['cakes123d_p']
+    assert [len(r['layers']) for r in efficiency] == [3, 1, 3, 1, 5, 1, 2]
+    assert efficiency[1]['stride'] == [1, 2, 2]
+    for row in efficiency:
+        assert list(row['shapes']) == ['3x3x3', '1x3x3', '3x1x1']
+        ratio = row['shapes']['1x3x3']
+        assert ratio['flops_ratio'] == pytest.approx(1 / 3)
+        assert ratio['per_flop'] == pytest.approx(ratio['time_ratio'] * 3)
+    assert any(line.startswith('| 1x64x2x4x4 | 1x1x1 | layer1.0.conv2 (+2)')
+               for line in lines)
 
 
 def test_flop_proportional_ratios():
@@ -164,6 +182,8 @@ def test_option_errors():
         run_benchmark(impls=['auto'], warmup=0)
     with pytest.raises(ValueError, match='N C T H W'):
         run_benchmark(shape=(3, 8, 16, 16))
+    with pytest.raises(ValueError, match='allocator must be one of'):
+        run_benchmark(allocator='jemalloc', shape=(1, 3, 2, 16, 16))
     with pytest.raises(ValueError, match='per-layer mode needs CAKES'):
         run_benchmark(per_layer=True, models=['mmaction_i3d_r50'])
 
@@ -182,4 +202,8 @@ def test_cli_smoke(tmp_path):
     saved = json.loads(out.read_text())
     assert saved['options']['per_layer'] is True
     assert saved['options']['channels_last'] is True
+    assert saved['options']['allocator'] == 'cached'  # the default
+    assert saved['environment']['malloc'] in (
+        'system', 'glibc M_MMAP_MAX=0, M_TRIM_THRESHOLD=2147483647')
+    assert 'channels_last_3d' in proc.stdout
     assert len(saved['layers']['cakes12d_c']) == 16

@@ -9,7 +9,8 @@ from cakes_mmaction.layers.cakes_conv_impl import (auto_cache,
                                                    clear_auto_cache, fast_plan,
                                                    run_plan, set_impl)
 from cakes_mmaction.layers.cakes_plan import (_plan_cost, block_plan,
-                                              candidate_plans, reference_plan)
+                                              candidate_plans, padded_macs,
+                                              reference_plan)
 from cakes_mmaction.shapes import parse_shape
 
 COUNT_SETS = {
@@ -143,6 +144,16 @@ def test_block_plan_partitions_channels(counts):
         ref_sizes = {parse_shape(s).dims: n for s, n in items if n}
         assert _plan_cost(sizes, block, 48) <= _plan_cost(
             ref_sizes, block, 48)
+
+
+def test_padded_macs_count_what_a_blocked_backend_computes():
+    # layer1.0.conv2 of CAKES^P_{1,2,3D}: per branch, 28, 35 and 1 channels
+    # are computed as 32, 48 and 16; the block16 plan moves 3 + 1 channels
+    # into the 3x3x3 group: 32 x 27 + 32 x 9.
+    items = (('3x3x3', 28), ('1x3x3', 35), ('3x1x1', 1))
+    assert padded_macs(reference_plan(items), 16) == 32 * 27 + 48 * 9 + 16 * 3
+    assert padded_macs(block_plan(items, 16, overhead=0), 16) == 32 * 36
+    assert padded_macs(reference_plan(items), 1) == 28 * 27 + 35 * 9 + 3
 
 
 def test_reference_plan_is_one_group_per_branch():

@@ -53,6 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='models and inputs in channels_last_3d')
     parser.add_argument('--per-layer', action='store_true',
                         help='time each CAKES layer against its dense conv')
+    parser.add_argument(
+        '--allocator', default='cached', choices=['cached', 'system'],
+        help="'cached': glibc malloc keeps freed memory (no page faults "
+        "on every forward; see cakes_mmaction.engine.cpu_allocator); "
+        "'system': malloc as it is")
     parser.add_argument('--out-json', help='write the results as JSON')
     parser.add_argument('--out-md', help='write the markdown report')
     return parser.parse_args(argv)
@@ -71,6 +76,7 @@ def main(argv=None) -> None:
         memory=not args.no_memory,
         channels_last=args.channels_last,
         per_layer=args.per_layer,
+        allocator=args.allocator,
         out_json=args.out_json,
         out_md=args.out_md)
     print(result['markdown'])
