@@ -46,7 +46,8 @@ from ..models import ResNet3dCAKES
 from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
                                model_names)
 from .benchmark_report import flop_proportional, layer_markdown, markdown_table
-from .layer_benchmark import benchmark_layers, shape_efficiency
+from .layer_benchmark import (add_modelled_ratios, benchmark_layers,
+                              shape_efficiency)
 from .timing import interleaved_times
 
 __all__ = ['run_benchmark', 'measure_flops', 'peak_training_memory',
@@ -387,6 +388,7 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
             efficiency[name] = shape_efficiency(
                 backbone, (1, ) + tuple(shape[1:]), warmup, repeats,
                 layout=layout)
+            add_modelled_ratios(layers[name], efficiency[name], device.type)
         result['layers'] = layers
         result['shape_efficiency'] = efficiency
         result['duration_s'] = time.perf_counter() - begin

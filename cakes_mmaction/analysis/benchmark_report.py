@@ -183,13 +183,18 @@ def layer_markdown(result: dict) -> str:
         f"medians of {options['repeats']} rounds after {options['warmup']} "
         f"warm-up, {result['duration_s']:.0f} s. "
         'Ratios are time / time of the dense 3x3x3 Conv3d at the same '
-        'input; target: ratio <= 1.15 x FLOPs ratio.'
+        'input; target: ratio <= 1.15 x FLOPs ratio. *fast padded*: the '
+        "multiply-adds of the fast plan with every group padded to the "
+        "backend's output-channel block; *modelled best*: the best "
+        'candidate plan if every convolution ran as fast per padded '
+        'multiply-add as a full-width convolution of its kernel (table '
+        'below) and nothing else cost time.'
     ]
     for model, rows in result['layers'].items():
         lines += ['', f'**{model}**', '']
         head = [
             'layer', 'counts', 'FLOPs ratio', 'target', 'fast padded',
-            'dense fwd (ms)'
+            'modelled best', 'dense fwd (ms)'
         ]
         head += [f'fwd {i}' for i in impls]
         head += [f'fwd+bwd {i}' for i in impls if rows and 'train' in rows[0]]
@@ -201,6 +206,9 @@ def layer_markdown(result: dict) -> str:
                 row['path'], '/'.join(map(str, row['counts'].values())),
                 _fmt(row['flops_ratio']), _fmt(target),
                 _fmt(row.get('padded_ratio')),
+                _fmt(row.get('modelled_ratio')) + _mark(
+                    None if row.get('modelled_ratio') is None else
+                    row['modelled_ratio'] <= target),
                 _fmt(row['forward']['dense'] * 1e3, '.1f')
             ]
             for mode in ('forward', 'train'):

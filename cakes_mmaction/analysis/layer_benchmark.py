@@ -14,6 +14,11 @@ output-channel block (the best any blocked plan of that layer can do if
 every convolution ran at the dense conv's speed per multiply-add); and
 :func:`shape_efficiency`, the time of one full-width convolution of each
 shape against the dense conv, per multiply-add, at each input geometry.
+:func:`add_modelled_ratios` puts the two together: the time ratio of the
+best candidate plan if each of its convolutions ran exactly as fast per
+padded multiply-add as a full-width convolution of its kernel, with nothing
+else to pay (no extra pass over the input, no concatenation). A layer whose
+modelled ratio is above its target cannot meet it with these convolutions.
 """
 import copy
 import math
@@ -27,12 +32,13 @@ import torch.nn as nn
 from ..cost import BranchCost, layer_cost, reference_counts
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_plan, fast_plan
-from ..layers.cakes_plan import default_block, padded_macs
+from ..layers.cakes_plan import candidate_plans, default_block, padded_macs
 from ..shapes import parse_shape
 from .timing import interleaved_times, paired_ratio
 
 __all__ = [
-    'layer_inputs', 'benchmark_layers', 'shape_efficiency', 'TARGET_SLACK'
+    'layer_inputs', 'benchmark_layers', 'shape_efficiency',
+    'add_modelled_ratios', 'TARGET_SLACK'
 ]
 
 #: Issue 5: a layer's time ratio may exceed its FLOPs ratio by 15%.
@@ -286,3 +292,41 @@ def shape_efficiency(backbone: nn.Module,
                 dense_s=statistics.median(times['dense']),
                 shapes=per_shape))
     return rows
+
+
+def add_modelled_ratios(rows: List[dict], efficiency: List[dict],
+                        device_type: str = 'cpu') -> None:
+    """Add ``modelled_ratio`` and ``modelled_plan`` to per-layer rows.
+
+    Args:
+        rows (list[dict]): :func:`benchmark_layers` rows (changed in
+            place).
+        efficiency (list[dict]): :func:`shape_efficiency` rows of the same
+            backbone.
+        device_type (str): Decides the output-channel block. Defaults to
+            ``'cpu'``.
+    """
+    block = default_block(device_type)
+    per_flop = {
+        path: {s: v['per_flop']
+               for s, v in geometry['shapes'].items()}
+        for geometry in efficiency for path in geometry['layers']
+    }
+    for row in rows:
+        speeds = per_flop.get(row['path'], {})
+        channels = sum(row['counts'].values())
+        dense = math.ceil(channels / block) * block * 27
+        best, best_name = None, None
+        plans = candidate_plans(tuple(row['counts'].items()), block)
+        for name, plan in plans.items():
+            kernels = ['x'.join(map(str, g.kernel)) for g in plan.groups]
+            if not all(k in speeds for k in kernels):
+                continue  # a union kernel that was not measured
+            cost = sum(
+                math.ceil(g.channels / block) * block *
+                math.prod(g.kernel) * speeds[k]
+                for g, k in zip(plan.groups, kernels)) / dense
+            if best is None or cost < best:
+                best, best_name = cost, name
+        row['modelled_ratio'] = best
+        row['modelled_plan'] = best_name

@@ -13,6 +13,7 @@ from cakes_mmaction.analysis.benchmark_models import (build_backbone,
                                                       model_names)
 from cakes_mmaction.analysis.benchmark_report import flop_proportional
 from cakes_mmaction.layers import CAKESConv3d
+from cakes_mmaction.layers.cakes_plan import candidate_plans, default_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -109,6 +110,10 @@ def test_per_layer_mode_on_a_tiny_shape(tmp_path):
         assert set(row['plans']) == {'forward', 'train'}
         # Padding to blocks only adds multiply-adds.
         assert row['flops_ratio'] <= row['padded_ratio'] <= 1
+        # Every kernel of the presets was measured, so a plan is modelled.
+        assert row['modelled_ratio'] > 0
+        assert row['modelled_plan'] in candidate_plans(
+            tuple(row['counts'].items()), default_block('cpu'))
     # layer2.0.conv2 gets 128 channels (from conv1) at layer1's 4x4 and
     # strides them to 2x2 (ResNet v1.5).
     assert rows[3]['input_shape'] == [1, 128, 2, 4, 4]
