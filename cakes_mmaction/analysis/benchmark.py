@@ -39,7 +39,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from ..cost import capture_geometry, cost_table
-from ..engine.cpu_allocator import ALLOCATORS, keep_freed_memory
+from ..engine.cpu_allocator import keep_freed_memory
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl
 from ..models import ResNet3dCAKES
@@ -51,10 +51,13 @@ from .layer_benchmark import (add_modelled_ratios, benchmark_layers,
 from .timing import interleaved_times
 
 __all__ = ['run_benchmark', 'measure_flops', 'peak_training_memory',
-           'DEFAULT_IMPL']
+           'DEFAULT_IMPL', 'ALLOCATORS']
 
 #: The ``impl`` the benchmark (and ``ResNet3dCAKES``) uses by default.
 DEFAULT_IMPL = 'fast'
+
+#: ``allocator`` values; the first is the default.
+ALLOCATORS = ('cached', 'system')
 
 _MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
 

@@ -32,7 +32,8 @@ import torch.nn as nn
 from ..cost import BranchCost, layer_cost, reference_counts
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_plan, fast_plan
-from ..layers.cakes_plan import candidate_plans, default_block, padded_macs
+from ..layers.cakes_plan import (candidate_plans, default_block,
+                                 kernel_padded_macs, padded_macs)
 from ..shapes import parse_shape
 from .timing import interleaved_times, paired_ratio
 
@@ -93,8 +94,7 @@ def _dense_like(layer: CAKESConv3d) -> nn.Conv3d:
 
 def _padded_ratio(layer: CAKESConv3d, device_type: str) -> float:
     block = default_block(device_type)
-    dense = (math.ceil(layer.out_channels / block) * block *
-             math.prod(layer.kernel_size))
+    dense = kernel_padded_macs(layer.out_channels, layer.kernel_size, block)
     return padded_macs(fast_plan(layer, device_type), block) / dense
 
 
@@ -146,7 +146,8 @@ def benchmark_layers(backbone: nn.Module,
 
     Returns:
         list[dict]: Per layer: ``path``, ``counts``, ``input_shape``,
-        ``flops``, ``dense_flops``, ``flops_ratio``, ``target_ratio``,
+        ``flops``, ``dense_flops``, ``kernel_size`` (of the dense conv),
+        ``flops_ratio``, ``target_ratio``,
         ``padded_ratio`` (the ``fast`` plan's block-padded multiply-adds
         over the dense conv's),
         ``forward`` and (if ``train``) ``train`` (median seconds per
@@ -180,6 +181,7 @@ def benchmark_layers(backbone: nn.Module,
             input_shape=list(in_shape),
             flops=flops,
             dense_flops=dense_flops,
+            kernel_size=list(layer.kernel_size),
             flops_ratio=flops / dense_flops,
             target_ratio=TARGET_SLACK * flops / dense_flops,
             padded_ratio=_padded_ratio(layer, device.type))
@@ -314,8 +316,8 @@ def add_modelled_ratios(rows: List[dict], efficiency: List[dict],
     }
     for row in rows:
         speeds = per_flop.get(row['path'], {})
-        channels = sum(row['counts'].values())
-        dense = math.ceil(channels / block) * block * 27
+        dense = kernel_padded_macs(
+            sum(row['counts'].values()), row['kernel_size'], block)
         best, best_name = None, None
         plans = candidate_plans(tuple(row['counts'].items()), block)
         for name, plan in plans.items():
@@ -323,8 +325,7 @@ def add_modelled_ratios(rows: List[dict], efficiency: List[dict],
             if not all(k in speeds for k in kernels):
                 continue  # a union kernel that was not measured
             cost = sum(
-                math.ceil(g.channels / block) * block *
-                math.prod(g.kernel) * speeds[k]
+                kernel_padded_macs(g.channels, g.kernel, block) * speeds[k]
                 for g, k in zip(plan.groups, kernels)) / dense
             if best is None or cost < best:
                 best, best_name = cost, name

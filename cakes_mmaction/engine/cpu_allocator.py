@@ -21,17 +21,11 @@ import ctypes.util
 import platform
 from typing import Dict, Optional
 
-__all__ = ['keep_freed_memory', 'ALLOCATORS']
+__all__ = ['keep_freed_memory']
 
-#: Values of the benchmark's ``--allocator``.
-ALLOCATORS = ('cached', 'system')
-
-# glibc malloc.h
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-
-#: Larger than any heap this process will have (int, as mallopt takes).
-_NEVER_TRIM = 2**31 - 1
+#: ``mallopt`` option: (its code in glibc's malloc.h, the value set).
+#: The trim threshold is larger than any heap this process will have.
+_SETTINGS = {'M_MMAP_MAX': (-4, 0), 'M_TRIM_THRESHOLD': (-1, 2**31 - 1)}
 
 _applied: Optional[Dict[str, int]] = None
 
@@ -70,10 +64,8 @@ def keep_freed_memory() -> Optional[Dict[str, int]]:
         return None
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
-    settings = {'M_MMAP_MAX': 0, 'M_TRIM_THRESHOLD': _NEVER_TRIM}
-    codes = {'M_MMAP_MAX': _M_MMAP_MAX, 'M_TRIM_THRESHOLD': _M_TRIM_THRESHOLD}
-    for key, value in settings.items():
-        if libc.mallopt(codes[key], value) != 1:
+    for key, (code, value) in _SETTINGS.items():
+        if libc.mallopt(code, value) != 1:
             raise RuntimeError(f'glibc mallopt refused {key}={value}')
-    _applied = settings
-    return dict(settings)
+    _applied = {key: value for key, (_, value) in _SETTINGS.items()}
+    return dict(_applied)

@@ -42,7 +42,8 @@ from ..shapes import parse_shape
 
 __all__ = [
     'Piece', 'Group', 'Plan', 'make_plan', 'reference_plan', 'block_plan',
-    'dense_plan', 'candidate_plans', 'default_block', 'padded_macs', 'MODES'
+    'dense_plan', 'candidate_plans', 'default_block', 'padded_macs',
+    'kernel_padded_macs', 'MODES'
 ]
 
 _Triple = Tuple[int, int, int]
@@ -207,12 +208,9 @@ def _plan_cost(sizes: Dict[_Triple, int], block: int,
                overhead: int) -> int:
     # Channel-taps a blocked convolution really computes, plus a per-call
     # charge for the pass over the input that every convolution makes.
-    cost = 0
-    for kernel, n in sizes.items():
-        if n:
-            cost += (math.ceil(n / block) * block * math.prod(kernel) +
-                     overhead)
-    return cost
+    return sum(
+        kernel_padded_macs(n, kernel, block) + overhead
+        for kernel, n in sizes.items() if n)
 
 
 def block_plan(counts: Sequence[Tuple[str, int]],
@@ -297,6 +295,22 @@ def block_plan(counts: Sequence[Tuple[str, int]],
                      frames)
 
 
+def kernel_padded_macs(channels: int, kernel: Sequence[int],
+                       block: int) -> int:
+    """Multiply-adds per input channel and output position of one
+    convolution whose output channels a blocked backend rounds up.
+
+    Args:
+        channels (int): Output channels.
+        kernel (Sequence[int]): Kernel ``(T, H, W)``.
+        block (int): Output-channel block.
+
+    Returns:
+        int: ``ceil(channels / block) * block * kernel volume``.
+    """
+    return math.ceil(channels / block) * block * math.prod(kernel)
+
+
 def padded_macs(plan: Plan, block: int) -> int:
     """Multiply-adds per output position a blocked backend computes.
 
@@ -308,12 +322,11 @@ def padded_macs(plan: Plan, block: int) -> int:
         block (int): Output-channel block.
 
     Returns:
-        int: ``sum(ceil(channels / block) * block * kernel volume)`` per
-        input channel and output position.
+        int: :func:`kernel_padded_macs` summed over the groups, per input
+        channel and output position.
     """
     return sum(
-        math.ceil(g.channels / block) * block * math.prod(g.kernel)
-        for g in plan.groups)
+        kernel_padded_macs(g.channels, g.kernel, block) for g in plan.groups)
 
 
 @lru_cache(maxsize=None)

@@ -6,8 +6,6 @@ import textwrap
 
 import pytest
 
-from cakes_mmaction.engine.cpu_allocator import ALLOCATORS
-
 # A child process: the setting is process-wide and cannot be undone.
 CHILD = textwrap.dedent('''
     import sys
@@ -50,7 +48,3 @@ def test_freed_memory_is_kept_only_when_asked():
     assert grown >= 250 and returned >= 250  # munmap'ed at once
     grown, returned = _run('cached')
     assert grown >= 250 and returned < 16  # kept for the next tensor
-
-
-def test_allocator_names():
-    assert ALLOCATORS == ('cached', 'system')

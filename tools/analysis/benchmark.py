@@ -54,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--per-layer', action='store_true',
                         help='time each CAKES layer against its dense conv')
     parser.add_argument(
-        '--allocator', default='cached', choices=['cached', 'system'],
+        '--allocator', default=benchmark.ALLOCATORS[0],
+        choices=benchmark.ALLOCATORS,
         help="'cached': glibc malloc keeps freed memory (no page faults "
         "on every forward; see cakes_mmaction.engine.cpu_allocator); "
         "'system': malloc as it is")
