@@ -213,12 +213,15 @@ def _problem(spec: DatasetSpec,
 def _video_kind(reason: str) -> str:
     for prefix, kind in (('missing', 'missing'), ('empty', 'empty'),
                          ('not a regular', 'missing'),
-                         ('the video has no', 'empty'), ('cannot open',
-                                                         'undecodable'),
-                         ('not an MP4', 'undecodable'), ('corrupt MP4',
-                                                         'undecodable'),
-                         ('truncated MP4', 'truncated'), ('MP4 without',
-                                                          'truncated')):
+                         ('the video has no', 'empty'),
+                         ('cannot open', 'undecodable'),
+                         ('not an ', 'undecodable'),
+                         ('corrupt MP4', 'undecodable'),
+                         ('truncated or corrupt Matroska', 'truncated'),
+                         ('truncated MP4', 'truncated'),
+                         ('truncated AVI', 'truncated'),
+                         ('truncated Matroska', 'truncated'),
+                         ('MP4 without', 'truncated')):
         if reason.startswith(prefix):
             return kind
     return 'corrupt_video'

@@ -70,7 +70,22 @@ class AnnotationError(ValueError):
 
 
 class DataFaultError(RuntimeError):
-    """A sample that cannot be loaded; the message names its files."""
+    """A sample that cannot be loaded; the message names its files.
+
+    Args:
+        message (str): The whole message (list line, sample, file, reason).
+        path (str, optional): The bad file (the frame file, not only its
+            folder, when one is known). Defaults to None.
+        reason (str, optional): What is wrong with it. Defaults to None.
+    """
+
+    def __init__(self,
+                 message: str,
+                 path: Optional[str] = None,
+                 reason: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
 
 
 class SkipLimitError(RuntimeError):

@@ -8,6 +8,13 @@ hands on until something fails far away without a file name. The checks
 here look at the bytes: JPEG start/end markers, PNG ``IEND``, then
 (optionally) a full decode.
 
+Videos get the same treatment for every container decord reads: the
+top-level structure of MP4/MOV (boxes), AVI (RIFF chunks) and Matroska/WebM
+(EBML elements) is walked from the headers alone, and a file whose last
+box, chunk or element promises more bytes than the file holds is named as
+cut short. decord decodes such files without complaint into fewer frames,
+and from memory (mmaction2's ``DecordInit``) a cut AVI makes it segfault.
+
 Each check returns ``None`` when the file is good, or a one-line reason.
 """
 import os
@@ -19,7 +26,8 @@ from typing import Callable, List, Optional, Tuple
 __all__ = [
     'image_bytes_problem', 'check_image_file', 'check_image_bytes',
     'decode_image_file', 'frame_path', 'count_frames', 'check_video_file',
-    'video_bytes_problem', 'mp4_structure_problem', 'probe_video'
+    'video_bytes_problem', 'mp4_structure_problem', 'video_structure_problem',
+    'probe_video'
 ]
 
 _JPEG_SOI = b'\xff\xd8'
@@ -209,12 +217,139 @@ def _mp4_boxes_problem(read_at: Callable[[int, int], bytes],
     return None
 
 
+def _riff_problem(read_at: Callable[[int, int], bytes],
+                  size: int) -> Optional[str]:
+    """Walk the top-level RIFF chunks of an AVI (OpenDML adds ``AVIX``)."""
+    pos = 0
+    while pos + 8 <= size:
+        header = read_at(pos, 12)
+        kind = header[:4]
+        if kind not in (b'RIFF', b'JUNK'):
+            if pos == 0:
+                return f'not an AVI file (starts with {kind!r})'
+            break  # trailing bytes after the last RIFF are ignored
+        chunk = struct.unpack('<I', header[4:8])[0]
+        if pos == 0 and header[8:12] != b'AVI ':
+            return f'not an AVI file (RIFF form {header[8:12]!r})'
+        end = pos + 8 + chunk + (chunk & 1)
+        if chunk == 0 or pos + 8 + chunk > size:
+            return (f'truncated AVI: RIFF chunk at offset {pos} declares '
+                    f'{chunk} bytes but the file ends at {size} (a copy or '
+                    f'download was cut short)')
+        pos = end
+    if pos == 0:
+        return f'truncated AVI: {size} bytes, no complete RIFF header'
+    return None
+
+
+_EBML_MAGIC = b'\x1a\x45\xdf\xa3'
+_EBML_SEGMENT = 0x18538067
+
+
+def _ebml_vint(data: bytes, keep_marker: bool) -> Optional[Tuple[int, int]]:
+    """(value, length) of the EBML variable-size integer at ``data[0]``."""
+    if not data or data[0] == 0:
+        return None
+    length = 8 - data[0].bit_length() + 1
+    if len(data) < length:
+        return None
+    value = data[0] if keep_marker else data[0] & ((0x80 >> (length - 1)) -
+                                                   1)
+    for byte in data[1:length]:
+        value = (value << 8) | byte
+    return value, length
+
+
+def _ebml_element(read_at: Callable[[int, int], bytes],
+                  pos: int) -> Optional[Tuple[int, int, Optional[int]]]:
+    """(id, header length, data size or None when unknown) at ``pos``."""
+    head = read_at(pos, 12)
+    ident = _ebml_vint(head, keep_marker=True)
+    if ident is None:
+        return None
+    length = _ebml_vint(head[ident[1]:], keep_marker=False)
+    if length is None:
+        return None
+    unknown = length[0] == (1 << (7 * length[1])) - 1
+    return ident[0], ident[1] + length[1], None if unknown else length[0]
+
+
+def _ebml_problem(read_at: Callable[[int, int], bytes],
+                  size: int) -> Optional[str]:
+    """Walk the top-level EBML elements of a Matroska/WebM file.
+
+    A Segment of unknown size (live recordings) is walked child by child;
+    a child of unknown size ends the walk (nothing can be told).
+    """
+    pos = 0
+    while pos < size:
+        element = _ebml_element(read_at, pos)
+        if element is None:
+            return (f'truncated or corrupt Matroska/WebM: no valid element '
+                    f'header at offset {pos} of {size} bytes')
+        ident, header, length = element
+        if length is None:
+            if ident != _EBML_SEGMENT:
+                return None
+            pos += header  # walk the children of a live Segment
+            continue
+        if pos + header + length > size:
+            what = 'Segment' if ident == _EBML_SEGMENT else (
+                f'element 0x{ident:X}')
+            return (f'truncated Matroska/WebM: {what} at offset {pos} '
+                    f'declares {length} bytes but the file ends at {size} '
+                    f'(a copy or download was cut short)')
+        pos += header + length
+    return None
+
+
+def _container(head: bytes, path: str) -> Optional[str]:
+    """Which structure check a video file gets, from its first bytes."""
+    if head[:4] == b'RIFF':
+        return 'avi'
+    if head[:4] == _EBML_MAGIC:
+        return 'ebml'
+    if (osp.splitext(path)[1].lower() in _MP4_EXTS
+            or head[4:8] in _MP4_TOP_BOXES):
+        return 'mp4'
+    return None
+
+
+_WALKERS = dict(mp4=_mp4_boxes_problem, avi=_riff_problem, ebml=_ebml_problem)
+
+
+def video_structure_problem(path: str) -> Optional[str]:
+    """Walk the container of a video file: MP4/MOV, AVI, Matroska/WebM.
+
+    Only the element headers are read. A copy cut short ends inside a box,
+    chunk or element whose header promises more bytes; decord then decodes
+    fewer frames than the file had, fails without naming the file, or (AVI
+    from memory) crashes the process.
+
+    Args:
+        path (str): The video.
+
+    Returns:
+        str | None: Why the container is bad, or None (also for containers
+        without a structure check).
+    """
+    with open(path, 'rb') as f:
+
+        def read_at(pos: int, n: int) -> bytes:
+            f.seek(pos)
+            return f.read(n)
+
+        kind = _container(read_at(0, 12), path)
+        if kind is None:
+            return None
+        return _WALKERS[kind](read_at, osp.getsize(path))
+
+
 def mp4_structure_problem(path: str) -> Optional[str]:
     """Walk the top-level boxes of an MP4/MOV file.
 
-    A copy cut short ends inside a box whose header promises more bytes;
-    decord then fails with a message that names neither the file nor the
-    cause. This reads only the box headers.
+    Kept for callers that know the file is MP4/MOV; see
+    :func:`video_structure_problem` for every container.
 
     Args:
         path (str): The video.
@@ -243,11 +378,11 @@ def video_bytes_problem(data: bytes, path: str) -> Optional[str]:
     """
     if not data:
         return 'empty video file (0 bytes)'
-    if osp.splitext(path)[1].lower() in _MP4_EXTS:
-        view = memoryview(data)
-        return _mp4_boxes_problem(lambda pos, n: bytes(view[pos:pos + n]),
-                                  len(data))
-    return None
+    kind = _container(data[:12], path)
+    if kind is None:
+        return None
+    view = memoryview(data)
+    return _WALKERS[kind](lambda pos, n: bytes(view[pos:pos + n]), len(data))
 
 
 def check_video_file(path: str) -> Optional[str]:
@@ -265,9 +400,7 @@ def check_video_file(path: str) -> Optional[str]:
         return 'not a regular file'
     if osp.getsize(path) == 0:
         return 'empty video file (0 bytes)'
-    if osp.splitext(path)[1].lower() in _MP4_EXTS:
-        return mp4_structure_problem(path)
-    return None
+    return video_structure_problem(path)
 
 
 def probe_video(path: str,

@@ -42,7 +42,7 @@ frame-count checks look at file names only.
 """
 import logging
 import os.path as osp
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
@@ -169,9 +169,12 @@ class RobustDatasetMixin:
                detail: str,
                path: Optional[str] = None) -> DataFaultError:
         line = info.get('ann_line', '?')
+        path = path or self._media(info)
         return DataFaultError(
             f'{self.ann_file}:{line}: sample {info.get("sample_idx")}: '
-            f'{path or self._media(info)}: {detail}')
+            f'{path}: {detail}',
+            path=path,
+            reason=detail)
 
     def prepare_data(self, idx: int) -> Any:
         """Run the pipeline on sample ``idx`` under the fault policy.
@@ -220,8 +223,12 @@ class RobustDatasetMixin:
             except Exception as err:
                 detail = (f'{type(transform).__name__} failed: '
                           f'{type(err).__name__}: {err}')
+                bad_frame = None
                 if isinstance(transform, RawFrameDecode):
-                    detail = self._diagnose_frames(fixed, results) or detail
+                    bad_frame = self._diagnose_frames(fixed, results)
+                if bad_frame:
+                    raise self._fault(fixed, bad_frame[1],
+                                      bad_frame[0]) from err
                 raise self._fault(fixed, detail) from err
             if results is None:
                 return None
@@ -250,19 +257,29 @@ class RobustDatasetMixin:
         tmpl = info['filename_tmpl']
         first = info['start_index'] + info.get('offset', 0)
         last = first + info['total_frames'] - 1
-        if not osp.exists(frame_path(frame_dir, tmpl, last)):
-            found = count_frames(frame_dir, tmpl)
+        # One listing of the folder (file names only) finds a frame missing
+        # anywhere in the listed range, not only at its end: a gap would
+        # fail (or, with a lenient decoder, be filled) only when sampled.
+        present = set(count_frames(frame_dir, tmpl))
+        gaps = [i for i in range(first, last + 1) if i not in present]
+        if gaps and last in present:
+            names = [tmpl.format(i) for i in gaps[:5]]
+            raise self._fault(
+                info, f'the list says {info["total_frames"]} frames '
+                f'({tmpl.format(first)} .. {tmpl.format(last)}) but '
+                f'{len(gaps)} in that range are missing: {names}'
+                f'{" ..." if len(gaps) > 5 else ""}',
+                frame_path(frame_dir, tmpl, gaps[0]))
+        if last not in present:
             raise self._fault(
                 info, f'the list says {info["total_frames"]} frames, so '
                 f'{tmpl.format(last)} should exist, but the folder has '
-                f'{len(found)} frame files (a wrong count would make the '
+                f'{len(present)} frame files (a wrong count would make the '
                 f'sampler reuse or miss frames)')
-        if 'offset' not in info and osp.exists(
-                frame_path(frame_dir, tmpl, last + 1)):
-            found = count_frames(frame_dir, tmpl)
+        if 'offset' not in info and last + 1 in present:
             raise self._fault(
                 info, f'the list says {info["total_frames"]} frames but the '
-                f'folder has {len(found)} (frames after '
+                f'folder has {len(present)} (frames after '
                 f'{tmpl.format(last)} would never be sampled)')
 
     def _frame_files(self, info: dict, results: dict) -> list:
@@ -282,15 +299,16 @@ class RobustDatasetMixin:
             if reason:
                 raise self._fault(info, reason, path)
 
-    def _diagnose_frames(self, info: dict, results: dict) -> Optional[str]:
-        """Name the frame that made RawFrameDecode fail, if one is bad."""
+    def _diagnose_frames(self, info: dict,
+                         results: dict) -> Optional[Tuple[str, str]]:
+        """The frame that made RawFrameDecode fail and why, if one is bad."""
         if info.get('modality', 'RGB') != 'RGB' or 'frame_inds' not in (results
                                                                         or {}):
             return None
         for path in self._frame_files(info, results):
             reason = decode_image_file(path)
             if reason:
-                return f'{path}: {reason}'
+                return path, reason
         return None
 
     def _check_images(self, info: dict, results: dict) -> None:
@@ -316,7 +334,7 @@ class RobustDatasetMixin:
     def _skip(self, idx: int, err: DataFaultError) -> None:
         if self._ledger is None:
             self._ledger = SkipLedger(len(self))
-        distinct, events = self._ledger.record(idx)
+        distinct, events = self._ledger.record(idx, err.path, err.reason)
         limit = self.skip_limit
         print_log(
             f'Skipped sample (on_error="skip"): {err} [{distinct} distinct '
@@ -338,18 +356,23 @@ class RobustDatasetMixin:
 
         Returns:
             dict: ``ann_file``, ``skipped`` (distinct samples), ``events``,
-            ``limit`` and ``samples`` (index, list line and media of each).
+            ``limit`` and ``samples``: index, list line and media of each,
+            and (for the first 1000) the bad ``file`` (the frame file of a
+            frame folder) and the ``reason``.
         """
         ledger = self._ledger
         indices = ledger.indices() if ledger is not None else []
+        notes = ledger.notes() if ledger is not None else {}
         samples = []
         for idx in indices:
             info = self.get_data_info(idx)
-            samples.append(
-                dict(
-                    index=idx,
-                    ann_line=info.get('ann_line'),
-                    media=self._media(info)))
+            sample = dict(
+                index=idx,
+                ann_line=info.get('ann_line'),
+                media=self._media(info))
+            if idx in notes:
+                sample['file'], sample['reason'] = notes[idx]
+            samples.append(sample)
         return dict(
             ann_file=self.ann_file,
             skipped=ledger.distinct if ledger is not None else 0,

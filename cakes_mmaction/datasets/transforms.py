@@ -25,7 +25,8 @@ from mmengine.fileio import FileClient
 from mmaction.datasets.transforms import (DecordDecode, DecordInit, Flip,
                                           RawFrameDecode, SampleFrames)
 from mmaction.registry import TRANSFORMS
-from .media import check_image_bytes, video_bytes_problem
+from .media import (check_image_bytes, check_video_file,
+                    video_bytes_problem)
 
 __all__ = [
     'SampleDecodeError', 'SegmentSampleFrames', 'ClassNameFlip',
@@ -304,8 +305,16 @@ class CheckedRawFrameDecode(RawFrameDecode):
 class CheckedDecordInit(DecordInit):
     """:class:`DecordInit` whose errors name the video file.
 
-    A missing, empty, truncated (no index) or corrupt video, or one with no
-    frames, raises an error naming it.
+    A missing, empty, truncated (no index, a container cut short) or
+    corrupt video, or one with no frames, raises an error naming it.
+
+    Local files (``io_backend='disk'``) are decoded *by path*, after the
+    container structure (MP4/MOV boxes, AVI RIFF chunks, Matroska/WebM
+    elements) has been checked from its headers. mmaction2's
+    :class:`DecordInit` reads the whole file into memory and decodes from
+    there, and decord's in-memory reader crashes the process (SIGSEGV) on a
+    cut AVI; by path the same file gives an error. Other backends keep the
+    in-memory path with the same byte checks on the bytes read.
 
     Args:
         **kwargs: :class:`DecordInit` arguments (``io_backend``,
@@ -313,6 +322,10 @@ class CheckedDecordInit(DecordInit):
     """
 
     def _get_video_reader(self, filename: str) -> object:
+        if osp.splitext(filename)[0] == filename:
+            filename = filename + '.mp4'  # as DecordInit does
+        if self.io_backend == 'disk' and not self.kwargs:
+            return self._open_by_path(filename)
         if not isinstance(self.file_client, _CheckedFileClient):
             self.file_client = _CheckedFileClient(
                 FileClient(self.io_backend, **self.kwargs), 'video')
@@ -325,6 +338,23 @@ class CheckedDecordInit(DecordInit):
                 self.file_client.last_path or filename,
                 f'decord cannot open this video, truncated or corrupt? '
                 f'({_first_line(err)})') from err
+        if len(reader) == 0:
+            raise SampleDecodeError(filename, 'video has no frames')
+        return reader
+
+    def _open_by_path(self, filename: str) -> object:
+        import decord
+        if not osp.exists(filename):
+            raise FileNotFoundError(f'{filename}: video file not found')
+        reason = check_video_file(filename)
+        if reason:
+            raise SampleDecodeError(filename, reason)
+        try:
+            reader = decord.VideoReader(filename, num_threads=self.num_threads)
+        except Exception as err:  # decord's DECORDError / RuntimeError
+            raise SampleDecodeError(
+                filename, f'decord cannot open this video, truncated or '
+                f'corrupt? ({_first_line(err)})') from err
         if len(reader) == 0:
             raise SampleDecodeError(filename, 'video has no frames')
         return reader

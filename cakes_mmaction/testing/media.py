@@ -53,11 +53,13 @@ def write_video(path: str,
                 size: Tuple[int, int] = (32, 32),
                 fps: int = 10,
                 seed: int = 0,
-                faststart: bool = True) -> str:
-    """Write a small MPEG-4 video with OpenCV.
+                faststart: bool = True,
+                fourcc: str = 'mp4v') -> str:
+    """Write a small video with OpenCV (the container follows the name).
 
     Args:
-        path (str): Destination ``.mp4``.
+        path (str): Destination: ``.mp4``, or ``.avi``/``.mkv`` with
+            another ``fourcc``.
         num_frames (int): Frames.
         size (tuple[int, int]): ``(H, W)``; decord needs widths that are
             multiples of 8 here. Defaults to ``(32, 32)``.
@@ -65,7 +67,9 @@ def write_video(path: str,
         seed (int): Content seed. Defaults to 0.
         faststart (bool): Put the index (``moov``) before the data, as
             streaming encoders do, so a copy cut short still opens and
-            promises all frames. Defaults to True.
+            promises all frames. MP4 only. Defaults to True.
+        fourcc (str): Codec, e.g. ``'MJPG'`` for an AVI or MKV. Defaults to
+            ``'mp4v'`` (MPEG-4 part 2).
 
     Returns:
         str: ``path``.
@@ -73,13 +77,15 @@ def write_video(path: str,
     import cv2
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     h, w = size
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps,
                              (w, h))
+    if not writer.isOpened():
+        raise OSError(f'cv2 cannot write {fourcc} into {path}')
     rng = np.random.RandomState(seed)
     for _ in range(num_frames):
         writer.write(_frame(rng, size))
     writer.release()
-    if faststart:
+    if faststart and path.lower().endswith('.mp4'):
         with open(path, 'rb') as f:
             data = f.read()
         with open(path, 'wb') as f:

@@ -52,8 +52,11 @@ def _frame(root, name, i):
 # name -> (how to break it, words the error must contain)
 BROKEN_FRAMES = {
     'missing_dir': (None, 'frame folder not found'),
+    # A gap in the middle is found by the folder check, sampled or not.
     'missing_frame': (lambda r: os.remove(_frame(r, 'missing_frame', 5)),
-                      'img_00005.jpg: missing frame file'),
+                      "img_00005.jpg: the list says 8 frames "
+                      "(img_00001.jpg .. img_00008.jpg) but 1 in that range "
+                      "are missing: ['img_00005.jpg']"),
     'short_folder': (lambda r: os.remove(_frame(r, 'short_folder', 8)),
                      'the list says 8 frames'),
     'long_folder':
