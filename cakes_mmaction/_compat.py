@@ -136,12 +136,16 @@ def _safe_load_from_local(filename: str,
     return safe_torch_load(filename, map_location=map_location)
 
 
-def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
+def safe_torch_load(filename: str,
+                    map_location: Optional[Any] = None,
+                    mmap: bool = False) -> Any:
     """``torch.load`` that never executes code from the file.
 
     Args:
         filename (str): Path of the checkpoint.
         map_location (Any, optional): Same as :func:`torch.load`.
+        mmap (bool): Map the tensors instead of reading them (to look at a
+            checkpoint's metadata cheaply). Defaults to False.
 
     Returns:
         Any: The loaded object.
@@ -153,7 +157,10 @@ def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
     try:
         with torch.serialization.safe_globals(safe_checkpoint_globals()):
             return torch.load(
-                filename, map_location=map_location, weights_only=True)
+                filename,
+                map_location=map_location,
+                weights_only=True,
+                **(dict(mmap=True) if mmap else {}))
     except (UnsafeCheckpointError, MemoryError):
         raise
     except Exception as err:

@@ -17,7 +17,8 @@ before ``last_checkpoint`` is made to point at it. Here:
 - :func:`find_resume_checkpoint` picks the newest complete checkpoint of a
   work dir, trusting ``last_checkpoint`` only when it points at a complete
   file of *this* directory (a copied work dir holds absolute paths into
-  the original).
+  the original), and ordering files by what they record (save time,
+  iteration), never by file times, which a copy resets.
 """
 import os
 import os.path as osp
@@ -31,7 +32,7 @@ from mmengine.fileio import LocalBackend, register_backend
 __all__ = [
     'CheckpointWriteError', 'atomic_write_bytes', 'atomic_write_text',
     'AtomicLocalBackend', 'verify_checkpoint_file', 'find_resume_checkpoint',
-    'checkpoint_step', 'remove_stale_temp_files'
+    'checkpoint_step', 'checkpoint_progress', 'remove_stale_temp_files'
 ]
 
 
@@ -254,6 +255,42 @@ def _pointer_target(work_dir: str, ckpt_dir: str,
     return None
 
 
+def checkpoint_progress(path: str) -> Tuple[float, int, int]:
+    """When a checkpoint was saved and how far its run was, from its content.
+
+    File times are not evidence: ``cp -r``, ``rsync`` without ``-t`` or a
+    restore from backup gives every file a new modification time, in any
+    order. The save time recorded inside the checkpoint
+    (``meta.saved_at``, written by
+    :class:`~cakes_mmaction.engine.hooks.AtomicCheckpointHook`) and the
+    iteration and epoch (mmengine's ``meta.iter`` / ``meta.epoch``) travel
+    with the file. Tensors are memory-mapped, not read.
+
+    Args:
+        path (str): A complete checkpoint.
+
+    Returns:
+        tuple[float, int, int]: ``(saved_at, iter, epoch)``; ``saved_at``
+        is ``-inf`` when the file does not record it, and ``-1`` stands for
+        an unknown iteration or epoch.
+    """
+    from .._compat import safe_torch_load
+    try:
+        checkpoint = safe_torch_load(path, map_location='cpu', mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable: ordered last
+        return float('-inf'), -1, -1
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+
+    def number(key: str, default):
+        value = meta.get(key)
+        return value if isinstance(value, (int, float)) and not isinstance(
+            value, bool) else default
+
+    return (float(number('saved_at', float('-inf'))), int(number('iter', -1)),
+            int(number('epoch', -1)))
+
+
 def find_resume_checkpoint(
         work_dir: str,
         ckpt_dir: Optional[str] = None,
@@ -261,14 +298,17 @@ def find_resume_checkpoint(
     """The newest complete checkpoint to resume from.
 
     ``last_checkpoint`` is the authority when it points at a complete file
-    (re-anchored in this directory when it points elsewhere); a checkpoint
-    written after that file (a kill between the rename and the pointer
-    update) is preferred. When the pointer is missing, empty, dangling or
-    its file is incomplete, the files named by ``filename_tmpl`` are tried,
-    most recently written first. Every rejected file is reported;
-    ``best_*`` files are never candidates (they lack optimizer state), and
-    modification times (not step numbers) order the files, so stale
-    checkpoints of an earlier run in the same folder do not win.
+    (re-anchored in this directory when it points elsewhere). A checkpoint
+    saved after that file and further along (a kill between the rename and
+    the pointer update) is preferred; "after" and "further" come from the
+    checkpoints' contents (:func:`checkpoint_progress`), never from file
+    times, which a copy of the work dir resets in any order. When the
+    pointer is missing, empty, dangling or its file is incomplete, the
+    files named by ``filename_tmpl`` are tried, the one saved last first
+    (by recorded save time, then iteration), so stale checkpoints of an
+    earlier run in the same folder (saved earlier) do not win. Every
+    rejected file is reported; ``best_*`` files are never candidates (they
+    lack optimizer state).
 
     Args:
         work_dir (str): The run's work dir (holds ``last_checkpoint``).
@@ -290,29 +330,60 @@ def find_resume_checkpoint(
             osp.join(ckpt_dir, n) for n in os.listdir(ckpt_dir)
             if checkpoint_step(n, filename_tmpl) is not None
         ]
+    complete = {}
 
-    def newest_first(paths):
-        return sorted(paths, key=lambda p: (-osp.getmtime(p), p))
+    def verified(path: str) -> bool:
+        if path not in complete:
+            reason = verify_checkpoint_file(path)
+            complete[path] = reason is None
+            if reason is not None:
+                notes.append(f'skipping {path}: {reason}')
+        return complete[path]
+
+    progress = {}
+
+    def recorded(path: str) -> Tuple[float, int, int]:
+        if path not in progress:
+            progress[path] = checkpoint_progress(path)
+        return progress[path]
+
+    def saved_last_first(paths) -> List[str]:
+        return sorted(
+            paths,
+            key=lambda p: (recorded(p), checkpoint_step(
+                osp.basename(p), filename_tmpl) or -1, p),
+            reverse=True)
 
     if pointed is not None:
         reason = verify_checkpoint_file(pointed)
+        complete[pointed] = reason is None
         if reason is None:
-            since = osp.getmtime(pointed)
-            for path in newest_first(
-                    p for p in files
-                    if p != pointed and osp.getmtime(p) > since):
-                later = verify_checkpoint_file(path)
-                if later is None:
-                    notes.append(f'using {path}: complete and written after '
-                                 f'the last_checkpoint target {pointed}')
-                    return path, notes
-                notes.append(f'skipping {path}: {later}')
+            later = [
+                p for p in files if p != pointed and verified(p)
+                and _saved_after(recorded(p), recorded(pointed))
+            ]
+            for path in saved_last_first(later):
+                notes.append(f'using {path}: complete, saved after the '
+                             f'last_checkpoint target {pointed} and further '
+                             'along (recorded in both files)')
+                return path, notes
             return pointed, notes
         notes.append(f'skipping {pointed} (the last_checkpoint target): '
                      f'{reason}')
-    for path in newest_first(p for p in files if p != pointed):
-        reason = verify_checkpoint_file(path)
-        if reason is None:
+    candidates = [p for p in files if p != pointed]
+    for path in saved_last_first(candidates):
+        if verified(path):
             return path, notes
-        notes.append(f'skipping {path}: {reason}')
     return None, notes
+
+
+def _saved_after(theirs: Tuple[float, int, int],
+                 ours: Tuple[float, int, int]) -> bool:
+    """Whether a checkpoint was saved after another and is further along.
+
+    Both must record their save time; a file without one never overrides
+    ``last_checkpoint``.
+    """
+    if theirs[0] == float('-inf') or ours[0] == float('-inf'):
+        return False
+    return theirs[0] > ours[0] and theirs[1:] > ours[1:]

@@ -6,6 +6,7 @@ import os.path as osp
 import resource
 import shutil
 import signal
+import subprocess
 
 import pytest
 import torch
@@ -132,11 +133,11 @@ def test_find_resume_checkpoint_cases(tmp_path):
     open(osp.join(work, 'last_checkpoint'), 'w').close()
     path, notes = find_resume_checkpoint(work)
     assert path == e2 and 'is empty' in notes[0]
-    # A pointer to epoch 1 but epoch 2 written later (killed before the
+    # A pointer to epoch 1 but epoch 2 saved later (killed before the
     # pointer update): epoch 2.
     open(osp.join(work, 'last_checkpoint'), 'w').write(e1)
     path, notes = find_resume_checkpoint(work)
-    assert path == e2 and 'written after' in notes[0]
+    assert path == e2 and 'saved after' in notes[0]
     # Damaged bytes inside the newest: CRC mismatch, fall back.
     data = bytearray(open(e2, 'rb').read())
     data[len(data) // 2] ^= 0xFF
@@ -199,3 +200,48 @@ def test_stale_temp_files_are_removed_on_resume(tmp_path):
     open(stale, 'wb').write(b'PK partial')
     train(work, 2, resume=True)
     assert not osp.exists(stale)
+
+
+def _set_mtimes(folder, newest_first):
+    """Give the files adversarial modification times, newest first."""
+    for age, name in enumerate(newest_first):
+        stamp = 2_000_000_000 - 100 * age
+        os.utime(osp.join(folder, name), (stamp, stamp))
+
+
+def test_resume_from_a_cp_r_copy_follows_the_pointer_not_file_times(
+        tmp_path):
+    original, copy = str(tmp_path / 'a'), str(tmp_path / 'b')
+    train(original, 4)
+    subprocess.run(['cp', '-r', original, copy], check=True)
+    epoch4 = osp.join(copy, 'epoch_4.pth')
+    before = listing(copy)['epoch_4.pth']
+    # cp -r gives every file a new time, in copy order: the older
+    # checkpoint may well look newer. Neither order changes the choice.
+    for order in (['epoch_3.pth', 'epoch_4.pth'],
+                  ['epoch_4.pth', 'epoch_3.pth']):
+        _set_mtimes(copy, order + ['epoch_2.pth', 'epoch_1.pth'])
+        assert find_resume_checkpoint(copy)[0] == epoch4
+    # Without the pointer the recorded save time decides, not the file's.
+    os.rename(osp.join(copy, 'last_checkpoint'), osp.join(copy, 'pointer'))
+    path, notes = find_resume_checkpoint(copy)
+    assert path == epoch4, notes
+    os.rename(osp.join(copy, 'pointer'), osp.join(copy, 'last_checkpoint'))
+    _set_mtimes(copy, ['epoch_3.pth', 'epoch_4.pth'])
+    runner = train(copy, 5, resume=True)
+    assert runner.epoch == 5
+    # Epoch 4 was resumed from, not retrained and overwritten.
+    assert listing(copy)['epoch_4.pth'] == before
+    assert pointer(copy) == osp.join(copy, 'epoch_5.pth')
+
+
+def test_stale_checkpoints_of_an_earlier_run_do_not_win(tmp_path):
+    work = str(tmp_path)
+    train(work, 4)
+    # A new run from scratch in the same folder: epoch_3/4 are stale.
+    train(work, 2)
+    e2 = osp.join(work, 'epoch_2.pth')
+    _set_mtimes(work, ['epoch_4.pth', 'epoch_3.pth'])  # stale look newest
+    assert find_resume_checkpoint(work)[0] == e2
+    os.remove(osp.join(work, 'last_checkpoint'))
+    assert find_resume_checkpoint(work)[0] == e2

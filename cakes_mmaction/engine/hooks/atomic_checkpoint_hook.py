@@ -3,6 +3,7 @@ import logging
 import os.path as osp
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional, Tuple
 
@@ -333,12 +334,19 @@ class AtomicCheckpointHook(CheckpointHook):
             super()._save_best_checkpoint(runner, metrics)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Add random states; store best/last paths relative to the folder.
+        """Add random states and the save time; store best/last paths
+        relative to the folder.
+
+        ``meta.saved_at`` (seconds since the epoch) orders checkpoints on
+        resume: file times do not survive a copy of the work dir.
 
         Args:
             runner (Runner): The runner.
             checkpoint (dict): The checkpoint about to be written.
         """
+        meta = checkpoint.get('meta')
+        if isinstance(meta, dict):
+            meta['saved_at'] = time.time()
         if self.save_rng_state and self._rng_states is not None:
             checkpoint['rng_state'] = list(self._rng_states)
         info = checkpoint.get('message_hub', {}).get('runtime_info')
