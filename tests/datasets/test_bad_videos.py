@@ -7,7 +7,6 @@ elements), so a cut file is a named, skippable error in the demo, in
 training with DataLoader workers and in testing.
 """
 import json
-import os
 import os.path as osp
 import signal
 import subprocess
@@ -162,6 +161,7 @@ def test_train_skips_and_test_names_a_cut_avi_with_two_workers(
     for split in ('train', 'val'):
         with open(data.video_list(split), 'a') as f:
             f.write(f'{cut} 0\n')
+
     def options():  # merging consumes _delete_: a fresh dict each time
         return _video_options(data)
 
