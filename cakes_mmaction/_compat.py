@@ -172,12 +172,35 @@ def safe_torch_load(filename: str,
                 isinstance(filename, (str, os.PathLike))
                 and os.path.isfile(filename)):
             raise
+        forbidden = _forbidden_global(err)
+        if forbidden:
+            # torch's message advises retrying with weights_only=False,
+            # which would run the payload: say what the file asks for
+            # instead, and leave torch's text out of the chain.
+            raise UnsafeCheckpointError(
+                f'{filename}: refused: loading it would call {forbidden}, '
+                f'which a checkpoint of tensors and mmengine run state never '
+                f'needs (a malicious or foreign pickle). Nothing from it '
+                f'ran; do not load this file.') from None
         detail = _describe_unloadable(filename) or (
             str(err).splitlines() or [type(err).__name__])[0]
         raise UnsafeCheckpointError(
             f'{filename}: not a checkpoint that can be loaded safely '
             f'(expected a torch/mmengine checkpoint holding tensors and '
             f'mmengine run state only): {detail[:300]}') from err
+
+
+def _forbidden_global(err: BaseException) -> Optional[str]:
+    """The global a weights-only unpickler refused, from torch's message."""
+    import re
+    text = str(err)
+    match = re.search(r'GLOBAL ([\w.]+)', text)
+    if match:
+        return match.group(1)
+    match = re.search(r'WeightsUnpickler error: ([^\n]+)', text)
+    if match:
+        return f'something outside the allow-list ({match.group(1)[:200]})'
+    return None
 
 
 def _describe_unloadable(filename: Any) -> Optional[str]:

@@ -10,8 +10,13 @@ from mmengine.registry import init_default_scope
 
 from mmaction.apis import inference_recognizer, init_recognizer
 from ..datasets.transforms import read_class_names
+from ..engine.checkpoint_fit import head_classes, load_checked_checkpoint
+from ..engine.nonfinite import NonFiniteError
 
-__all__ = ['video_test_pipeline', 'recognize_video', 'format_top_k']
+__all__ = [
+    'video_test_pipeline', 'load_recognizer', 'recognize_video',
+    'format_top_k'
+]
 
 # Frame-folder and other decoders that a video file replaces by decord.
 _DECODERS = ('RawFrameDecode', 'CheckedRawFrameDecode', 'DecordDecode',
@@ -79,17 +84,50 @@ def recognize_video(video: str,
             raise FileNotFoundError(f'{config}: config file not found')
         config = Config.fromfile(config)
     names = read_class_names(label_map) if label_map else None
-    model = init_recognizer(config, checkpoint, device=device)
+    model = load_recognizer(config, checkpoint, device=device)
+    classes = head_classes(model.state_dict())
+    if names is not None and classes and len(names) != classes[1]:
+        raise ValueError(f'{label_map}: {len(names)} class names, but the '
+                         f'model of {config.filename} and {checkpoint} has '
+                         f'{classes[1]} classes')
     init_default_scope(config.get('default_scope', 'mmaction'))
     pipeline = Compose(video_test_pipeline(config))
     result = inference_recognizer(model, osp.abspath(video), pipeline)
     scores = result.pred_score.detach().cpu()
-    if names is not None and len(names) != scores.numel():
-        raise ValueError(f'{label_map}: {len(names)} class names, but the '
-                         f'model has {scores.numel()} classes')
+    if not bool(torch.isfinite(scores).all()):
+        raise NonFiniteError(
+            f'{video}: the model ({checkpoint}) gives non-finite class '
+            f'scores {scores.tolist()[:5]}...; its weights or this input are '
+            'broken')
     values, labels = torch.topk(scores, min(top_k, scores.numel()))
     return [(names[i] if names else str(i), float(v))
             for v, i in zip(values.tolist(), labels.tolist())]
+
+
+def load_recognizer(config: Config,
+                    checkpoint: str,
+                    device: str = 'cpu') -> torch.nn.Module:
+    """A recognizer with a checkpoint that fits it, in eval mode.
+
+    mmaction2's ``init_recognizer`` loads with ``strict=False``: a
+    checkpoint of another class count, architecture or assignment leaves
+    random weights behind a warning, and NaN weights load silently. Here
+    the checkpoint is checked first
+    (:func:`~cakes_mmaction.engine.checkpoint_fit.load_checked_checkpoint`):
+    one error naming the file, the config and what differs, before any
+    video is decoded.
+
+    Args:
+        config (Config): The recognizer's config.
+        checkpoint (str): Its weights.
+        device (str): ``'cpu'`` or ``'cuda:0'`` ... Defaults to ``'cpu'``.
+
+    Returns:
+        nn.Module: The recognizer (``model.cfg`` set, eval mode).
+    """
+    model = init_recognizer(config, None, device='cpu')
+    load_checked_checkpoint(model, checkpoint, config=config.filename)
+    return model.to(device).eval()
 
 
 def format_top_k(results: Sequence[Tuple[str, float]]) -> str:

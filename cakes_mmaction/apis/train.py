@@ -229,5 +229,7 @@ def test(cfg: Config) -> Dict[str, float]:
     Returns:
         dict[str, float]: The metrics, e.g. ``{'acc/top1': ...}``.
     """
-    validate_config(cfg, check_data=False)
+    # The checkpoint must fit as trained (every weight, the config's class
+    # count, finite values) before any test clip is decoded.
+    validate_config(cfg, check_data=False, as_trained=True)
     return build_runner(cfg).test()

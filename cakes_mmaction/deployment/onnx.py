@@ -102,9 +102,10 @@ def build_recognizer(config: Union[str, Any],
                      ) -> Tuple[nn.Module, Any]:
     """Build a recognizer from a config and load a checkpoint strictly.
 
-    The checkpoint goes through mmengine's ``load_checkpoint``, which
-    ``cakes_mmaction._compat`` routes through the safe loader. Loading is
-    strict: exporting a half-loaded model would deploy random weights.
+    The checkpoint is read with the safe loader and checked against the
+    model (``load_checked_checkpoint`` of
+    :mod:`cakes_mmaction.engine.checkpoint_fit`): exporting a half-loaded
+    model would deploy random weights.
 
     Args:
         config (str | Config): Config file or object.
@@ -117,19 +118,16 @@ def build_recognizer(config: Union[str, Any],
     """
     from mmaction.registry import MODELS
     from mmengine.config import Config
-    from mmengine.runner import load_checkpoint
+
+    from ..engine.checkpoint_fit import load_checked_checkpoint
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        try:
-            load_checkpoint(model, checkpoint, map_location='cpu',
-                            strict=True)
-        except RuntimeError as err:
-            raise RuntimeError(
-                f'{checkpoint} does not fit the model of {config}: '
-                f'{str(err).strip()[:2000]}') from None
+        # Every weight, the config's architecture, assignment and class
+        # count, finite values: one message naming file and config.
+        load_checked_checkpoint(model, checkpoint, config=cfg.filename)
     model.eval()
     return model, cfg
 

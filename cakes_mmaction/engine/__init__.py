@@ -9,7 +9,9 @@ from .checkpoint_io import (
     find_resume_checkpoint,
     verify_checkpoint_file)
 from .hooks import (AtomicCheckpointHook, DataFaultHook, DistWatchdogHook,
-                    EpochSeedHook)
+                    EpochSeedHook, NonFiniteGuardHook)
+from .nonfinite import (NonFiniteError, NonFiniteLossError,  # noqa: F401
+                        check_finite_weights)
 from .validate import ConfigValidationError, validate_config  # noqa: F401
 from .watchdog import PeerWatchdog  # noqa: F401
 
@@ -18,5 +20,6 @@ __all__ = [
     'find_resume_checkpoint', 'verify_checkpoint_file', 'AtomicCheckpointHook',
     'DataFaultHook', 'DistWatchdogHook', 'EpochSeedHook', 'PeerWatchdog',
     'CheckpointMismatchError', 'check_checkpoint_fits',
-    'ConfigValidationError', 'validate_config'
+    'ConfigValidationError', 'validate_config', 'NonFiniteGuardHook',
+    'NonFiniteError', 'NonFiniteLossError', 'check_finite_weights'
 ]

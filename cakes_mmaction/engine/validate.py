@@ -139,8 +139,10 @@ def _check_data(cfg: Config, problems: List[str],
                 f'{spec.ann_file}:\n' + format_problems(found, limit=5))
 
 
-def _check_checkpoint(cfg: Config, model: Optional[Any],
-                      problems: List[str]) -> None:
+def _check_checkpoint(cfg: Config,
+                      model: Optional[Any],
+                      problems: List[str],
+                      as_trained: bool = False) -> None:
     from mmengine.runner.checkpoint import load_state_dict
 
     from .._compat import safe_torch_load
@@ -150,6 +152,8 @@ def _check_checkpoint(cfg: Config, model: Optional[Any],
     if not path or '://' in str(path):
         return
     key = 'resume' if cfg.get('resume') else 'load_from'
+    if as_trained:
+        key = 'checkpoint'
     if not osp.isfile(path):
         problems.append(f'{key}: {path} not found')
         return
@@ -166,7 +170,12 @@ def _check_checkpoint(cfg: Config, model: Optional[Any],
         return
     try:
         check_checkpoint_fits(
-            model.state_dict(), checkpoint, path, strict=key == 'resume')
+            model.state_dict(),
+            checkpoint,
+            path,
+            strict=key != 'load_from',
+            config=cfg.filename,
+            same_classes=as_trained)
         # mmengine's loader (as the Runner uses): size mismatches are
         # skipped, CAKES layers check their channel assignment.
         load_state_dict(
@@ -179,7 +188,8 @@ def _check_checkpoint(cfg: Config, model: Optional[Any],
 def validate_config(cfg: Config,
                     build_model: bool = True,
                     check_data: bool = True,
-                    check_checkpoint: bool = True) -> None:
+                    check_checkpoint: bool = True,
+                    as_trained: bool = False) -> None:
     """Reject a config that would fail once training started.
 
     Args:
@@ -189,6 +199,9 @@ def validate_config(cfg: Config,
         check_data (bool): Check transforms and annotation lists (not the
             media; see ``tools/data/check_dataset.py``). Defaults to True.
         check_checkpoint (bool): Check ``load_from``. Defaults to True.
+        as_trained (bool): ``load_from`` is used as trained (testing):
+            every weight, the same class count. Defaults to False
+            (training: fine-tuning a new classifier is fine).
 
     Raises:
         ConfigValidationError: With one line per problem.
@@ -205,6 +218,6 @@ def validate_config(cfg: Config,
             _check_data(cfg, problems,
                         num_classes if _is_int(num_classes) else None)
         if check_checkpoint:
-            _check_checkpoint(cfg, model, problems)
+            _check_checkpoint(cfg, model, problems, as_trained)
     if problems:
         raise ConfigValidationError(problems)

@@ -324,6 +324,14 @@ class CAKESConv3d(nn.Module):
                 layer = prefix.rstrip('.')
                 if layer.endswith('.conv'):
                     layer = layer[:-len('.conv')]
+                if sum(theirs.values()) != sum(ours.values()):
+                    # Not a split of the same channels: another network.
+                    raise AssignmentError(
+                        f'checkpoint is of another architecture: layer '
+                        f'{layer!r} has {sum(theirs.values())} output '
+                        f'channels in the checkpoint but '
+                        f'{sum(ours.values())} in the model. Use the config '
+                        f'the checkpoint was trained with.')
                 raise AssignmentError(
                     f'checkpoint was trained with another channel '
                     f'assignment: layer {layer!r} has counts '

@@ -23,7 +23,7 @@ default_hooks = dict(
     checkpoint=dict(type='AtomicCheckpointHook', save_rng_state=True))
 
 # A config that sets its own `custom_hooks` replaces this list (mmengine
-# merges lists by replacing them), so it must keep these two; it refers to
+# merges lists by replacing them), so it must keep these; it refers to
 # them by name:  custom_hooks = _base_.reliability_hooks + [dict(...)]
 reliability_hooks = [
     # Names a lost rank and stops the others after `timeout` seconds
@@ -31,6 +31,9 @@ reliability_hooks = [
     dict(type='DistWatchdogHook', timeout=120, interval=5),
     # Logs and saves (skipped_samples.json) what robust datasets skipped.
     dict(type='DataFaultHook'),
+    # Stops training at a non-finite loss (naming the iteration, keeping
+    # the last good checkpoint); fails validation/test on NaN scores.
+    dict(type='NonFiniteGuardHook', max_nonfinite_losses=1),
 ]
 custom_hooks = [dict(hook) for hook in reliability_hooks]
 

@@ -3,8 +3,9 @@ from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .data_fault_hook import DataFaultHook
 from .dist_watchdog_hook import DistWatchdogHook
 from .epoch_seed_hook import EpochSeedHook, epoch_seed
+from .nonfinite_guard_hook import NonFiniteGuardHook
 
 __all__ = [
     'AtomicCheckpointHook', 'DataFaultHook', 'DistWatchdogHook',
-    'EpochSeedHook', 'epoch_seed'
+    'EpochSeedHook', 'epoch_seed', 'NonFiniteGuardHook'
 ]

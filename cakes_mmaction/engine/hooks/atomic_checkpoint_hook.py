@@ -14,9 +14,11 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from mmaction.registry import HOOKS
-from ..checkpoint_fit import check_checkpoint_fits
+from ..checkpoint_fit import (check_checkpoint_fits, checkpoint_state_dict,
+                              head_classes)
 from ..checkpoint_io import (atomic_write_text, find_resume_checkpoint,
                              remove_stale_temp_files, verify_checkpoint_file)
+from ..nonfinite import NonFiniteError, describe_nonfinite, nonfinite_tensors
 from ..rng_state import get_rng_state, set_rng_state
 
 __all__ = ['AtomicCheckpointHook', 'CheckpointResumeError']
@@ -309,6 +311,17 @@ class AtomicCheckpointHook(CheckpointHook):
             self._train_rng = None
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        model = getattr(runner.model, 'module', runner.model)
+        bad = nonfinite_tensors(model.state_dict().items())
+        if bad:
+            # Writing it would replace the last good checkpoint (and
+            # last_checkpoint) with weights nothing can use.
+            raise NonFiniteError(
+                f'refusing to save the checkpoint of step {step}: '
+                f'{describe_nonfinite(bad, len(model.state_dict()))}. The '
+                f'last checkpoint, {runner.message_hub.get_info("last_ckpt")}'
+                f', is kept. The training diverged: lower the learning rate '
+                f'or clip gradients, and --resume from it.')
         if self.save_rng_state:
             # Inside validation (save_best), save the state training will
             # continue from, not validation's.
@@ -374,11 +387,16 @@ class AtomicCheckpointHook(CheckpointHook):
         resuming = getattr(runner, '_resume', False)
         if self.check_fit:
             model = getattr(runner.model, 'module', runner.model)
+            source = str(
+                getattr(runner, '_load_from', None) or 'the checkpoint')
+            config = getattr(runner.cfg, 'filename', None)
             check_checkpoint_fits(
                 model.state_dict(),
                 checkpoint,
-                str(getattr(runner, '_load_from', None) or 'the checkpoint'),
-                strict=resuming)
+                source,
+                strict=resuming,
+                config=config)
+            self._note_new_head(model, checkpoint, source, config)
         states = checkpoint.get('rng_state')
         if not resuming or not self.save_rng_state:
             return
@@ -399,6 +417,28 @@ class AtomicCheckpointHook(CheckpointHook):
                 level=logging.WARNING)
             return
         set_rng_state(states[get_rank()])
+
+    @staticmethod
+    def _note_new_head(model, checkpoint: dict, source: str,
+                       config: Optional[str]) -> None:
+        """Say in one line when ``load_from`` brings another class count.
+
+        Fine-tuning on another dataset is what ``load_from`` is for, so
+        this is not an error here (testing and the demo refuse it); but
+        mmengine's size-mismatch warning does not say that the classifier
+        starts from random weights.
+        """
+        ours = head_classes(model.state_dict())
+        theirs = head_classes(checkpoint_state_dict(checkpoint))
+        if ours and theirs and ours[1] != theirs[1]:
+            print_log(
+                f'load_from {source}: its classifier has {theirs[1]} '
+                f'classes, the model of {config or "the config"} has '
+                f'{ours[1]}: the classifier is trained from random weights '
+                f'(fine-tuning). If the data has {theirs[1]} classes, set '
+                f'model.cls_head.num_classes={theirs[1]}.',
+                logger='current',
+                level=logging.WARNING)
 
     def after_run(self, runner) -> None:
         """Remove the scratch folder.
