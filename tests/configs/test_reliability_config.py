@@ -70,8 +70,9 @@ def test_fragment_switches_everything_on(root, tmp_path):
     cfg = load(root, tmp_path, 5)
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.interval == 1  # mmaction's, kept
-    assert [h.type for h in cfg.custom_hooks
-            ] == ['DistWatchdogHook', 'DataFaultHook']
+    assert [h.type for h in cfg.custom_hooks] == [
+        'DistWatchdogHook', 'DataFaultHook', 'NonFiniteGuardHook'
+    ]
     assert cfg.env_cfg.dist_cfg.timeout == 600
     validate_config(cfg)
     runner = Runner.from_cfg(cfg)

@@ -37,7 +37,9 @@ def test_search_config(name, scheme, epochs, steps, tmp_path):
     assert cfg.param_scheduler[-1].milestones == steps
     hooks = [h['type'] for h in cfg.custom_hooks]
     # The runtime base's guards are kept next to the search's own hook.
-    assert hooks == ['DistWatchdogHook', 'DataFaultHook'] + (
+    assert hooks == [
+        'DistWatchdogHook', 'DataFaultHook', 'NonFiniteGuardHook'
+    ] + (
         ['CAKESSparsityHook'] if scheme == 'C' else [])
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         for step in cfg[loader].dataset.pipeline:

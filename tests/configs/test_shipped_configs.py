@@ -55,7 +55,9 @@ def test_config_keeps_the_runtime_guards(config):
     # merges lists by replacing them); the runtime base's guards must stay.
     cfg = Config.fromfile(osp.join(ROOT, config))
     hooks = [hook['type'] for hook in cfg.custom_hooks]
-    assert hooks[:2] == ['DistWatchdogHook', 'DataFaultHook'], hooks
+    assert hooks[:3] == [
+        'DistWatchdogHook', 'DataFaultHook', 'NonFiniteGuardHook'
+    ], hooks
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook'
     assert cfg.env_cfg.dist_cfg.timeout == 600
