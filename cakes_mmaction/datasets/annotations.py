@@ -22,6 +22,8 @@ from .faults import DataProblem
 
 __all__ = ['AnnotationEntry', 'parse_annotation_list', 'find_duplicates']
 
+_BOM = '\ufeff'
+
 
 @dataclass(frozen=True)
 class AnnotationEntry:
@@ -81,7 +83,8 @@ def parse_annotation_list(
     delimiter: str = ' ',
     num_classes: Optional[int] = None,
     allow_unlabelled: bool = False,
-    split: Optional[str] = None
+    split: Optional[str] = None,
+    strip_bom: bool = True
 ) -> Tuple[List[AnnotationEntry], List[DataProblem]]:
     """Parse an annotation list and report every bad line.
 
@@ -102,6 +105,11 @@ def parse_annotation_list(
             gives them label -1; only meaningful for inference). Defaults
             to False.
         split (str, optional): Recorded in the problems. Defaults to None.
+        strip_bom (bool): A UTF-8 byte-order mark at the start (written by
+            some Windows editors) is dropped, as the robust datasets do.
+            False reports it as a problem: mmaction2's own datasets read it
+            as an invisible first character of the first path. Defaults
+            to True.
 
     Returns:
         tuple[list[AnnotationEntry], list[DataProblem]]: The usable lines
@@ -125,7 +133,15 @@ def parse_annotation_list(
             DataProblem(kind_, media or ann_file, detail, ann_file, line_no,
                         split))
 
-    for line_no, raw in enumerate(list_from_file(ann_file), start=1):
+    lines = list_from_file(ann_file)
+    if lines and lines[0].startswith(_BOM):
+        lines[0] = lines[0][len(_BOM):]
+        if not strip_bom:
+            bad(1, '', 'bad_line', 'the list starts with a UTF-8 byte-order '
+                'mark (U+FEFF, invisible), which this dataset type reads as '
+                'part of the first path; save the list as UTF-8 without a '
+                'BOM, or use a Robust*Dataset, which drops it')
+    for line_no, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text:
             bad(line_no, '', 'bad_line', 'empty line (mmaction2 fails on '
@@ -171,6 +187,15 @@ def parse_annotation_list(
                 continue
         entries.append(
             AnnotationEntry(line_no, media, path, labels, total, offset))
+    if not entries and not problems:
+        problems.append(
+            DataProblem(
+                'empty',
+                ann_file,
+                'the annotation list has no entries (an empty file); a '
+                'dataset needs at least one sample',
+                ann_file,
+                split=split))
     return entries, problems
 
 

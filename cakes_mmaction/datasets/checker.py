@@ -24,6 +24,7 @@ from .annotations import (AnnotationEntry, find_duplicates,
 from .faults import DataProblem
 from .media import (check_image_file, count_frames, decode_image_file,
                     probe_video)
+from .robust import RobustDatasetMixin
 
 __all__ = ['DatasetSpec', 'DatasetReport', 'dataset_specs', 'check_dataset']
 
@@ -47,6 +48,8 @@ class DatasetSpec:
         delimiter (str): Field separator of video lists.
         modality (str): ``'RGB'`` or ``'Flow'``.
         test_mode (bool): Unlabelled lines are allowed.
+        strips_bom (bool): The dataset drops a UTF-8 byte-order mark at
+            the start of the list (the robust datasets do).
     """
 
     split: str
@@ -61,6 +64,7 @@ class DatasetSpec:
     delimiter: str = ' '
     modality: str = 'RGB'
     test_mode: bool = False
+    strips_bom: bool = False
 
     def parse_list(self, num_classes: Optional[int] = None
                    ) -> Tuple[List[AnnotationEntry], List[DataProblem]]:
@@ -83,7 +87,8 @@ class DatasetSpec:
             delimiter=self.delimiter,
             num_classes=num_classes,
             allow_unlabelled=self.test_mode and self.split == 'test',
-            split=self.split)
+            split=self.split,
+            strip_bom=self.strips_bom)
 
 
 @dataclass
@@ -197,7 +202,8 @@ def dataset_specs(cfg: Config,
                     multi_class=dataset.multi_class,
                     delimiter=getattr(dataset, 'delimiter', ' '),
                     modality=dataset.modality,
-                    test_mode=dataset.test_mode))
+                    test_mode=dataset.test_mode,
+                    strips_bom=isinstance(dataset, RobustDatasetMixin)))
     return specs
 
 

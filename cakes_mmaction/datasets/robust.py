@@ -137,6 +137,12 @@ class RobustDatasetMixin:
                 f'list or run tools/data/check_dataset.py:\n'
                 f'{format_problems(problems)}')
         data_list = super().load_data_list()
+        if data_list:
+            # mmaction2 keeps a UTF-8 byte-order mark as an invisible first
+            # character of the first path; the list parser dropped it.
+            key = 'frame_dir' if self._media_kind == 'rawframes' else (
+                'filename')
+            data_list[0][key] = data_list[0][key].replace('\ufeff', '', 1)
         for info, entry in zip(data_list, entries):
             info['ann_line'] = entry.line
         return data_list

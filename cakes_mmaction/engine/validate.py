@@ -211,7 +211,10 @@ def validate_config(cfg: Config,
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope') or 'mmaction'):
         model = None
-        if build_model and not problems:
+        # A wrong model value (say num_classes='400') would only make the
+        # build fail again; any other problem does not stop the model (and
+        # its assignment) from being checked too: every problem, one error.
+        if build_model and not any(p.startswith('model') for p in problems):
             model = _build_model(cfg, problems)
         if check_data:
             num_classes = _get(cfg, 'model.cls_head.num_classes')

@@ -183,3 +183,13 @@ def test_load_from_problems(data, tmp_path):
     torch.save({'state_dict': torch.nn.Linear(3, 3).state_dict()},
                cfg.load_from)
     assert 'not a checkpoint of this model' in problems_of(cfg)[0]
+
+
+def test_value_and_assignment_problems_come_in_one_error(data):
+    # A bad batch size does not hide a bad assignment (and vice versa).
+    cfg = config(data, assignment='cakes99d_p')
+    cfg.train_dataloader.batch_size = 0
+    problems = problems_of(cfg)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith('train_dataloader.batch_size must be')
+    assert problems[1].startswith("model.backbone.assignment='cakes99d_p'")
