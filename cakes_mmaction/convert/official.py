@@ -346,7 +346,8 @@ def convert_official_checkpoint(src: str,
                                 assignment: Any = None,
                                 backbone_cfg: Optional[Mapping[str,
                                                                Any]] = None,
-                                assignment_out: Optional[str] = None
+                                assignment_out: Optional[str] = None,
+                                config: Optional[Any] = None
                                 ) -> ConversionReport:
     """Convert an official CAKES checkpoint file to an mmaction2 checkpoint.
 
@@ -364,6 +365,12 @@ def convert_official_checkpoint(src: str,
             :func:`convert_official_state_dict`. Defaults to None.
         assignment_out (str, optional): Where to write the assignment.
             Defaults to ``dst`` with ``.assignment.json`` as extension.
+        config (str | Config, optional): The config the converted
+            checkpoint is for. When given, the converted weights must fit
+            its model as trained (architecture, assignment, class count,
+            every weight) or nothing is written: one message names the
+            source, the config and what differs (e.g. both class counts).
+            Defaults to None.
 
     Returns:
         ConversionReport: What was converted.
@@ -386,6 +393,8 @@ def convert_official_checkpoint(src: str,
     except (ConversionError, AssignmentError) as err:
         raise type(err)(f'{src}: {err}') from None
     report.meta = meta
+    if config is not None:
+        _check_against_config(converted, config, src)
     if assignment_out is None:
         assignment_out = os.path.splitext(dst)[0] + '.assignment.json'
     report.assignment.with_meta(
@@ -408,3 +417,24 @@ def convert_official_checkpoint(src: str,
     torch.save(dict(state_dict=converted, meta=out_meta), tmp)
     os.replace(tmp, dst)
     return report
+
+
+def _check_against_config(converted: Mapping[str, Any], config: Any,
+                          src: str) -> None:
+    """Raise unless converted weights fit the model of ``config``."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmaction.registry import MODELS
+    from ..engine.checkpoint_fit import check_checkpoint_fits
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope') or 'mmaction'):
+        model = MODELS.build(cfg.model)
+    check_checkpoint_fits(
+        model.state_dict(),
+        dict(converted),
+        f'{src} (converted)',
+        strict=True,
+        config=cfg.filename,
+        same_classes=True)

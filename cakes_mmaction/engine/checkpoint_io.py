@@ -358,9 +358,12 @@ def find_resume_checkpoint(
         reason = verify_checkpoint_file(pointed)
         complete[pointed] = reason is None
         if reason is None:
+            # Recorded progress first: it only maps the file, while the
+            # completeness check reads all of it.
             later = [
-                p for p in files if p != pointed and verified(p)
+                p for p in files if p != pointed
                 and _saved_after(recorded(p), recorded(pointed))
+                and verified(p)
             ]
             for path in saved_last_first(later):
                 notes.append(f'using {path}: complete, saved after the '

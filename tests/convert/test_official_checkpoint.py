@@ -186,3 +186,28 @@ def test_malicious_file_is_refused_without_running(tmp_path, monkeypatch):
         convert_official_checkpoint(str(src), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'PWNED').exists()
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_conversion_checks_the_class_count_of_a_config(tmp_path, official):
+    from cakes_mmaction.engine import CheckpointMismatchError
+    src = str(tmp_path / 'official.pth.tar')
+    torch.save(official_checkpoint(official, False, True), src)
+    report = convert_official_checkpoint(src, str(tmp_path / 'first.pth'))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = parser.parse_args(['--cfg-options',
+                                 *report.cfg_options()]).cfg_options
+    cfg = Config.fromfile(BASE_CFG)
+    cfg.merge_from_dict(options)
+    dst = str(tmp_path / 'checked.pth')
+    convert_official_checkpoint(src, dst, config=cfg)
+    assert os.path.isfile(dst)
+    cfg.model.cls_head.num_classes = TINY_CLASSES + 1
+    wrong = str(tmp_path / 'wrong.pth')
+    with pytest.raises(CheckpointMismatchError) as info:
+        convert_official_checkpoint(src, wrong, config=cfg)
+    message = str(info.value)
+    assert src in message and BASE_CFG in message
+    assert f'has {TINY_CLASSES} classes' in message
+    assert f'has {TINY_CLASSES + 1} (model.cls_head.num_classes)' in message
+    assert not os.path.exists(wrong)

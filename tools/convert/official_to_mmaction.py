@@ -25,6 +25,7 @@ from cakes_mmaction._compat import UnsafeCheckpointError  # noqa: E402
 from cakes_mmaction.assignment import AssignmentError  # noqa: E402
 from cakes_mmaction.convert import ConversionError  # noqa: E402
 from cakes_mmaction.convert import convert_official_checkpoint  # noqa: E402
+from cakes_mmaction.engine import CheckpointMismatchError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -50,6 +51,10 @@ def parse_args(argv=None):
         help='where to write the assignment file (default: DST with '
         '.assignment.json)')
     parser.add_argument(
+        '--config',
+        help='check the result against this config (architecture, '
+        'assignment, class count) before writing it')
+    parser.add_argument(
         '--verbose', action='store_true', help='list every mapped tensor')
     return parser.parse_args(argv)
 
@@ -62,9 +67,10 @@ def main(argv=None):
             args.dst,
             assignment=args.assignment,
             backbone_cfg=args.backbone_cfg,
-            assignment_out=args.assignment_out)
+            assignment_out=args.assignment_out,
+            config=args.config)
     except (ConversionError, AssignmentError, UnsafeCheckpointError,
-            FileNotFoundError) as err:
+            CheckpointMismatchError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(report.summary(verbose=args.verbose))
