@@ -7,10 +7,11 @@ mmaction2's tools (``--work-dir``, ``--resume``, ``--amp``,
 a distributed run without CUDA uses gloo by itself
 (:func:`cakes_mmaction._compat.init_cpu_distributed`).
 """
+import contextlib
 import copy
 import os
 import os.path as osp
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -216,7 +217,8 @@ def train(cfg: Config) -> Runner:
     # worker starts or data loads, with one line per problem.
     validate_config(cfg)
     runner = build_runner(cfg)
-    runner.train()
+    with _named_worker_crashes(runner):
+        runner.train()
     return runner
 
 
@@ -232,4 +234,38 @@ def test(cfg: Config) -> Dict[str, float]:
     # The checkpoint must fit as trained (every weight, the config's class
     # count, finite values) before any test clip is decoded.
     validate_config(cfg, check_data=False, as_trained=True)
-    return build_runner(cfg).test()
+    runner = build_runner(cfg)
+    with _named_worker_crashes(runner):
+        return runner.test()
+
+
+@contextlib.contextmanager
+def _named_worker_crashes(runner: Runner) -> Iterator[None]:
+    """Name the sample a DataLoader worker was loading when it died.
+
+    A native crash (a decoder segfault on a bad file) kills the worker and
+    PyTorch reports only its pid and signal; the robust datasets record
+    what each worker is loading (:mod:`cakes_mmaction.datasets.inflight`).
+    """
+    try:
+        yield
+    except RuntimeError as err:
+        if 'DataLoader worker' not in str(err):
+            raise
+        from ..datasets.faults import DataFaultError
+        from ..datasets.inflight import crashed_samples
+        # The loops hold the built DataLoaders (the Runner keeps configs).
+        loaders = [
+            getattr(getattr(runner, name, None), 'dataloader', None)
+            for name in ('_train_loop', '_val_loop', '_test_loop')
+        ]
+        pending = crashed_samples(
+            (getattr(loader, 'dataset', None) for loader in loaders),
+            str(err))
+        if not pending:
+            raise
+        raise DataFaultError(
+            f'{str(err).strip()} while loading {"; ".join(pending)}. A '
+            f'decoder crashed on this file (check it with '
+            f'tools/data/check_dataset.py, then fix or drop it).',
+            path=pending[0].rsplit(': ', 1)[-1]) from err

@@ -55,6 +55,7 @@ from .faults import (AnnotationError, DataFaultError, SkipLimitError,
                      format_problems)
 from .media import (check_image_file, check_video_file, count_frames,
                     decode_image_file, frame_path)
+from .inflight import InflightTable
 from .skip_ledger import SkipLedger
 from .transforms import (CheckedDecordInit, CheckedRawFrameDecode,
                          SampleDecodeError)
@@ -108,6 +109,7 @@ class RobustDatasetMixin:
         self.max_skip_ratio = max_skip_ratio
         self.check_frames = check_frames
         self._ledger: Optional[SkipLedger] = None
+        self._inflight: Optional[InflightTable] = None
         super().__init__(*args, **kwargs)
 
     # -- the list -------------------------------------------------------
@@ -153,6 +155,7 @@ class RobustDatasetMixin:
             return
         super().full_init()
         self._ledger = SkipLedger(len(self))
+        self._inflight = InflightTable()
 
     # -- one sample -----------------------------------------------------
     @property
@@ -193,6 +196,10 @@ class RobustDatasetMixin:
             base class then draws another one).
         """
         info = self.get_data_info(idx)
+        inflight = getattr(self, '_inflight', None)
+        if inflight is not None:  # named if a decoder crash kills us
+            inflight.begin(f'{self.ann_file}:{info.get("ann_line", "?")}: '
+                           f'sample {idx}: {self._media(info)}')
         try:
             return self._load_sample(info)
         except DataFaultError as err:
@@ -200,6 +207,9 @@ class RobustDatasetMixin:
                 raise
             self._skip(idx, err)
             return None
+        finally:
+            if inflight is not None:
+                inflight.end()
 
     @property
     def decoder_checks_bytes(self) -> bool:

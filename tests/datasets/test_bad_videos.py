@@ -8,12 +8,15 @@ training with DataLoader workers and in testing.
 """
 import json
 import os.path as osp
+import os
+import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 import torch
+from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 
 from cakes_mmaction.apis import build_test_cfg, build_train_cfg
@@ -26,6 +29,7 @@ from cakes_mmaction.datasets.media import (check_video_file, probe_video,
 from cakes_mmaction.datasets.transforms import (CheckedDecordInit,
                                                 SampleDecodeError)
 from cakes_mmaction.testing.media import truncate_file, write_video
+from mmaction.registry import TRANSFORMS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')
@@ -213,3 +217,46 @@ def _video_options(data):
         'log_level': 'WARNING',
     })
     return options
+
+
+@TRANSFORMS.register_module(force=True)
+class SegfaultOn(BaseTransform):
+    """Crash the process (SIGSEGV) on one file, as a decoder bug does."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def transform(self, results: dict) -> dict:
+        if results['filename'].endswith(self.name):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return results
+
+
+def test_a_worker_killed_by_a_decoder_crash_is_named(tmp_path):
+    # Defence in depth: should a decoder still crash on some file, the
+    # run stops naming the sample the dead worker was loading.
+    data = generate_synthetic_dataset(
+        str(tmp_path / 'syn'),
+        num_per_class=2,
+        size=32,
+        num_pairs=1,
+        formats=('videos', ))
+    first = open(data.video_list('train')).read().split()[0]
+    crash = osp.join(data.videos, 'crash.mp4')
+    shutil.copy(osp.join(data.videos, first), crash)
+    with open(data.video_list('train'), 'a') as f:
+        f.write('crash.mp4 0\n')
+    options = _video_options(data)
+    options['train_dataloader']['dataset']['pipeline'].insert(
+        0, dict(type='SegfaultOn', name='crash.mp4'))
+    with pytest.raises(DataFaultError) as info:
+        train(
+            build_train_cfg(
+                DEMO,
+                work_dir=str(tmp_path / 'work'),
+                no_validate=True,
+                cfg_options=options))
+    message = str(info.value)
+    assert 'DataLoader worker' in message
+    assert f'sample 4: {crash}' in message
+    assert info.value.path == crash
