@@ -12,6 +12,7 @@ from ..assignment import Assignment, AssignmentError
 from ..engine.checkpoint_fit import (CheckpointMismatchError,
                                      check_checkpoint_fits,
                                      checkpoint_state_dict)
+from ..engine.nonfinite import check_finite_weights
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import check_impl
 
@@ -182,6 +183,8 @@ class ResNet3dCAKES(ResNet3d):
         state_dict = _load_checkpoint(self.pretrained, map_location='cpu')
         if 'state_dict' in state_dict:
             state_dict = state_dict['state_dict']
+        check_finite_weights(state_dict,
+                             f'model.backbone.pretrained={self.pretrained}')
         if _is_3d(state_dict):
             logger.info(f'{self.pretrained} holds 3D weights; loading them '
                         'as a 3D checkpoint of this backbone')

@@ -5,6 +5,7 @@ import torch
 from mmaction.models.backbones.resnet3d import ResNet3d
 
 from cakes_mmaction.engine.checkpoint_fit import CheckpointMismatchError
+from cakes_mmaction.engine.nonfinite import NonFiniteError
 from cakes_mmaction.models import ResNet3dCAKES
 from .resnet2d import BasicBlock2d, ResNet2d, randomize
 
@@ -95,3 +96,20 @@ def test_2d_checkpoint_that_fits_still_inflates(tmp_path):
     reference.inflate_from_state_dict_2d(net2d.state_dict())
     for key, value in reference.state_dict().items():
         torch.testing.assert_close(net.state_dict()[key], value, msg=key)
+
+
+@pytest.mark.parametrize('pretrained2d', [True, False])
+def test_nan_pretrained_weights_are_refused(tmp_path, pretrained2d):
+    if pretrained2d:
+        state = randomize(ResNet2d(BasicBlock2d, (1, 1, 1, 1), base=8),
+                          0).state_dict()
+    else:
+        state = dict(randomize(backbone(), 1).state_dict())
+    state['conv1.weight' if pretrained2d else 'conv1.conv.weight'].view(
+        -1)[0] = float('nan')
+    path = str(tmp_path / 'nan.pth')
+    torch.save(state, path)
+    net = backbone(pretrained=path, pretrained2d=pretrained2d)
+    with pytest.raises(NonFiniteError) as info:
+        net.init_weights()
+    assert f'model.backbone.pretrained={path}' in str(info.value)
