@@ -1,6 +1,5 @@
 """cakes_mmaction.apis.train: the options of tools/train.py and
 tools/test.py, training, testing with --dump, and resuming after SIGKILL."""
-import os
 import os.path as osp
 import pickle
 import subprocess
@@ -17,6 +16,7 @@ from cakes_mmaction.apis import test as run_test
 from cakes_mmaction.apis import train
 from cakes_mmaction.apis.data_options import synthetic_cfg_options
 from cakes_mmaction.datasets import generate_synthetic_dataset
+from cakes_mmaction.testing.env import child_env
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')
@@ -164,8 +164,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(data, tmp_path):
             if not isinstance(v, dict)]
     cmd += [f'{k}.{kk}={vv}' for k, v in options.items()
             if isinstance(v, dict) for kk, vv in v.items()]
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=osp.join(ROOT, 'tests', 'apis'))
+    env = child_env(osp.join(ROOT, 'tests', 'apis'), OMP_NUM_THREADS='1')
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr[-3000:]
     assert (crashed / 'epoch_1.pth').is_file()
