@@ -276,18 +276,23 @@ def _slurm_env_to_torch_env() -> None:
 #    ``transformers>=4.28`` is installed (``mmaction.utils.dependency.
 #    WITH_MULTIMODAL``); they import names that transformers 5 removed and
 #    need ``timm``, so ``import mmaction.models`` fails on many GPU machines.
-#    The mmdet (AVA heads) and mmpretrain (MobileOne-TSM) extras sit in
-#    ``try/except ImportError``, which does not catch an installed package
-#    that fails with another error (a version assert, a binary built for
-#    another numpy). Each extra is probed with exactly the third-party
-#    imports its mmaction2 modules make at import time, and switched off
-#    only when one of them fails.
+#    The mmdet (AVA heads), mmpretrain (MobileOne-TSM), wandb (video
+#    visualizer) and nltk (Charades-STA) imports sit in ``try/except
+#    ImportError``, which does not catch an installed package that fails
+#    with another error (a version assert, a binary built for another
+#    numpy, a protobuf mismatch). Each extra is probed with exactly the
+#    third-party imports its mmaction2 modules make at import time, and
+#    switched off only when one of them fails.
 # --------------------------------------------------------------------------
-# extra: (mmaction2 paths whose imports make it up, how mmaction guards it)
+# extra: (mmaction2 paths whose imports make it up, how mmaction guards it:
+# 'flag' = WITH_MULTIMODAL, 'try' = ``try: import extra`` / except
+# ImportError, where only the extra's own imports are probed).
 OPTIONAL_EXTRAS = {
     'multimodal': (('models/multimodal/vindlu', ), 'flag'),
     'mmdet': (('models/roi_heads', 'models/task_modules'), 'try'),
     'mmpretrain': (('models/backbones/mobileone_tsm.py', ), 'try'),
+    'wandb': (('visualization/video_backend.py', ), 'try'),
+    'nltk': (('datasets/charades_sta_dataset.py', ), 'try'),
 }
 
 
@@ -398,6 +403,9 @@ def guard_optional_extras() -> dict:
             continue  # not installed: mmaction's except handles it
         imports = third_party_imports(
             [os.path.join(root, *p.split('/')) for p in paths])
+        if guard == 'try':
+            imports = [(m, n) for m, n in imports
+                       if m.split('.')[0] == extra]
         err = import_failure(imports)
         if err is None or (guard == 'try' and isinstance(err, ImportError)):
             continue  # works, or mmaction's own except catches it
@@ -411,8 +419,8 @@ def guard_optional_extras() -> dict:
             sys.modules[extra] = None
         disabled[extra] = reason
         warnings.warn(
-            f'mmaction2\'s optional {extra!r} models are switched off '
-            f'because an import they need fails here ({reason}); '
+            f'mmaction2\'s optional {extra!r} support is switched off '
+            f'because an import it needs fails here ({reason}); '
             'recognition models are not affected.', RuntimeWarning)
     return disabled
 

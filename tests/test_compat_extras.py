@@ -49,6 +49,11 @@ def broken_site(tmp_path_factory):
         'models/beit/__init__.py': any_name,
         'models/beit/modeling_beit.py': any_name,
     })
+    # wandb with a mismatched protobuf fails with a TypeError.
+    _fake_distribution(site, 'wandb', '0.15.0', {
+        '__init__.py': "raise TypeError('Descriptors cannot be created "
+                       "directly.')\n",
+    })
     _fake_distribution(site, 'mmpretrain', '1.2.0', {
         '__init__.py': "raise AssertionError('MMCV==2.1.0 is used but "
                        "incompatible. Please install mmcv>=2.2.0')\n",
@@ -67,6 +72,7 @@ def _run(site, code, timeout=300):
 @pytest.mark.parametrize('extra,error', [
     ('multimodal', 'mmaction/models/multimodal/vindlu/'),
     ('mmpretrain', 'MMCV==2.1.0 is used but incompatible'),
+    ('wandb', 'Descriptors cannot be created directly'),
 ])
 def test_without_the_guard_mmaction_models_fails(broken_site, extra, error):
     # Only the drn repair (the package itself is not imported).
@@ -79,11 +85,14 @@ def test_without_the_guard_mmaction_models_fails(broken_site, extra, error):
         from mmaction.utils import dependency
         assert dependency.WITH_MULTIMODAL  # transformers '5.0.0' >= 4.28
         import sys
-        if {extra!r} == 'mmpretrain':  # each failure on its own
+        # Each failure on its own: the other extras switched off by hand.
+        if {extra!r} != 'multimodal':
             dependency.WITH_MULTIMODAL = False
-        else:
-            sys.modules['mmpretrain'] = None
+        for other in ('mmpretrain', 'wandb'):
+            if other != {extra!r}:
+                sys.modules[other] = None
         import mmaction.models
+        import mmaction.visualization
         """)
     assert proc.returncode != 0
     assert error in proc.stderr, proc.stderr[-2000:]
@@ -109,9 +118,11 @@ def test_package_imports_and_trains_with_broken_extras(broken_site,
         else:
             raise SystemExit('VindLURetrieval built')
         text = ' '.join(str(w.message) for w in caught)
-        assert "'multimodal' models are switched off" in text, text
+        assert "'multimodal' support is switched off" in text, text
         assert 'apply_chunking_to_forward' in text, text
-        assert "'mmpretrain' models are switched off" in text, text
+        assert "'mmpretrain' support is switched off" in text, text
+        assert "'wandb' support is switched off" in text, text
+        import mmaction.visualization  # imports wandb in a try
 
         from mmengine.config import Config
         from cakes_mmaction.apis import build_train_cfg, train

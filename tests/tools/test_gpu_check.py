@@ -51,9 +51,11 @@ def test_dry_run_plans_the_real_commands(tmp_path):
 
 def test_cpu_mode_runs_every_step(tmp_path):
     out = tmp_path / 'out'
+    # A generous budget: this runs on small shared CPU machines.
     proc = gpu_check('--out', str(out), '--device', 'cpu', '--config', TINY,
                      '--epochs', '1', '--clips-per-class', '1', '--tests',
-                     'tests/layers/test_cakes_conv_cuda.py')
+                     'tests/layers/test_cakes_conv_cuda.py', '--budget',
+                     '1500', timeout=1800)
     report = json.loads((out / 'gpu_check.json').read_text())
     steps = {s['name']: s for s in report['steps']}
     assert proc.returncode == 0, proc.stdout[-3000:] + json.dumps(steps)
