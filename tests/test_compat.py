@@ -19,9 +19,10 @@ from cakes_mmaction import _compat
 from cakes_mmaction._compat import (UnsafeCheckpointError,
                                     init_cpu_distributed, safe_torch_load)
 from cakes_mmaction.assignment import AssignmentError
+from cakes_mmaction.testing.env import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+ENV = child_env(ROOT, OMP_NUM_THREADS='1')
 
 
 # --------------------------------------------------------------------------
@@ -235,6 +236,7 @@ def test_garbage_file_is_refused(tmp_path):
 
 def test_apply_all_is_idempotent():
     assert _compat.apply_all() == dict(drn_stub=False,
+                                       optional_extras_off=[],
                                        safe_checkpoint_loading=False)
     assert cakes_mmaction.__version__
 

@@ -25,6 +25,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config keys, e.g. test_dataloader.batch_size=4')
+    parser.add_argument(
+        '--gpu-fit', choices=['auto', 'on', 'off'], default=None,
+        help='mixed precision (bf16, else fp16), channels-last and cuDNN '
+        "autotuning; default: the config's gpu_fit ('auto': on with CUDA)")
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')
@@ -45,7 +49,8 @@ def main(argv=None) -> None:
             work_dir=args.work_dir,
             dump=args.dump,
             cfg_options=args.cfg_options,
-            launcher=args.launcher))
+            launcher=args.launcher,
+            gpu_fit=args.gpu_fit))
 
 
 if __name__ == '__main__':

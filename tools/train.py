@@ -41,6 +41,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--cfg-options', nargs='+', action=DictAction,
         help='override config keys, e.g. model.backbone.assignment='
         'cakes23d_p train_dataloader.batch_size=4')
+    parser.add_argument(
+        '--gpu-fit', choices=['auto', 'on', 'off'], default=None,
+        help='mixed precision (bf16, else fp16), channels-last and cuDNN '
+        "autotuning; default: the config's gpu_fit ('auto': on with CUDA)")
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')
@@ -66,7 +70,8 @@ def main(argv=None) -> None:
             diff_rank_seed=args.diff_rank_seed,
             deterministic=args.deterministic,
             cfg_options=args.cfg_options,
-            launcher=args.launcher))
+            launcher=args.launcher,
+            gpu_fit=args.gpu_fit))
 
 
 if __name__ == '__main__':

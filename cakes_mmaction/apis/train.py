@@ -13,17 +13,23 @@ import os
 import os.path as osp
 from typing import Any, Dict, Iterator, Optional
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
 from .._compat import init_cpu_distributed
+from ..engine.gpu_fit import resolve_gpu_fit
 from ..engine.validate import validate_config
 
 __all__ = ['build_train_cfg', 'build_test_cfg', 'build_runner', 'train',
            'test']
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+GPU_FIT = dict(auto='auto', on=True, off=False)
+# cuBLAS needs this for reproducible results on CUDA >= 10.2 (torch raises
+# under deterministic algorithms without it); it has no effect on CPU.
+CUBLAS_DETERMINISTIC = ':4096:8'
 
 
 def _load(config: Any) -> Config:
@@ -50,6 +56,18 @@ def _check_launcher(launcher: str) -> None:
     os.environ.setdefault('LOCAL_RANK', '0')
 
 
+def _apply_gpu_fit(cfg: Config, gpu_fit: Optional[str],
+                   training: bool) -> None:
+    if gpu_fit is not None:
+        if gpu_fit not in GPU_FIT:
+            raise ValueError(f'gpu_fit must be one of {sorted(GPU_FIT)}, '
+                             f'got {gpu_fit!r}')
+        settings = dict(cfg.get('gpu_fit') or {})
+        settings['enable'] = GPU_FIT[gpu_fit]
+        cfg.gpu_fit = settings
+    resolve_gpu_fit(cfg, training=training)
+
+
 def _accelerator_available() -> bool:
     from mmengine.device import (is_cuda_available, is_mlu_available,
                                  is_npu_available)
@@ -66,7 +84,8 @@ def build_train_cfg(config: Any,
                     diff_rank_seed: bool = False,
                     deterministic: bool = False,
                     cfg_options: Optional[Dict[str, Any]] = None,
-                    launcher: str = 'none') -> Config:
+                    launcher: str = 'none',
+                    gpu_fit: Optional[str] = None) -> Config:
     """Load a config and apply the training command-line options.
 
     Args:
@@ -93,6 +112,11 @@ def build_train_cfg(config: Any,
             first: the options above win over them. Defaults to None.
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or
             ``'mpi'``. Defaults to ``'none'``.
+        gpu_fit (str, optional): ``'auto'``, ``'on'`` or ``'off'``: mixed
+            precision, channels-last and cuDNN autotuning
+            (:mod:`cakes_mmaction.engine.gpu_fit`). Defaults to None (the
+            config's ``gpu_fit``; ``'auto'`` in the runtime base: on with
+            CUDA).
 
     Returns:
         Config: The config to give :func:`train`.
@@ -103,6 +127,7 @@ def build_train_cfg(config: Any,
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
     _default_work_dir(cfg, config, work_dir)
+    _apply_gpu_fit(cfg, gpu_fit, training=True)
     if no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if amp:
@@ -139,6 +164,8 @@ def build_train_cfg(config: Any,
         randomness['diff_rank_seed'] = True
     if deterministic:
         randomness['deterministic'] = True
+    if randomness.get('deterministic'):
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', CUBLAS_DETERMINISTIC)
     cfg.randomness = randomness
     return cfg
 
@@ -148,7 +175,8 @@ def build_test_cfg(config: Any,
                    work_dir: Optional[str] = None,
                    dump: Optional[str] = None,
                    cfg_options: Optional[Dict[str, Any]] = None,
-                   launcher: str = 'none') -> Config:
+                   launcher: str = 'none',
+                   gpu_fit: Optional[str] = None) -> Config:
     """Load a config and apply the testing command-line options.
 
     Args:
@@ -162,6 +190,8 @@ def build_test_cfg(config: Any,
             Defaults to None.
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or
             ``'mpi'``. Defaults to ``'none'``.
+        gpu_fit (str, optional): As for :func:`build_train_cfg`, without
+            mixed precision. Defaults to None.
 
     Returns:
         Config: The config to give :func:`test`.
@@ -174,6 +204,7 @@ def build_test_cfg(config: Any,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     _default_work_dir(cfg, config, work_dir)
+    _apply_gpu_fit(cfg, gpu_fit, training=False)
     cfg.load_from = checkpoint
     if dump is not None:
         if not dump.endswith(('.pkl', '.pickle')):
@@ -199,8 +230,16 @@ def build_runner(cfg: Config) -> Runner:
     """
     init_cpu_distributed(cfg, cfg.get('launcher', 'none'))
     if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    if runner.deterministic and torch.cuda.is_available():
+        # mmengine asks for deterministic algorithms, and several CUDA
+        # backward kernels of these networks (MaxPool3d, AdaptiveAvgPool3d)
+        # have no deterministic twin: torch would raise mid-step. They run
+        # and warn instead; cuDNN and cuBLAS stay deterministic.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return runner
 
 
 def train(cfg: Config) -> Runner:

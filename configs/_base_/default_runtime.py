@@ -24,3 +24,11 @@ env_cfg = dict(
 # (GPUs x batch per GPU) / base_batch_size. Each recipe sets
 # base_batch_size to the total batch its lr was tuned for.
 auto_scale_lr = dict(enable=False, base_batch_size=96)
+
+# On CUDA, train and test GPU-fit: mixed precision (bf16 where the device
+# supports it, else fp16 with dynamic loss scaling), channels_last_3d
+# weights and clips, cuDNN autotuning. 'auto' = on when CUDA is available;
+# `tools/train.py --gpu-fit on|off` or `--cfg-options gpu_fit.enable=False`
+# choose. See cakes_mmaction/engine/gpu_fit.py.
+gpu_fit = dict(
+    enable='auto', amp='auto', channels_last=True, cudnn_benchmark=True)

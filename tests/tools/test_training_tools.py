@@ -198,3 +198,67 @@ def test_slurm_train_script(options, tmp_path):
     assert (work_dir / 'epoch_1.pth').is_file()
     log = next(work_dir.glob('*/*.log')).read_text()
     assert 'Distributed launcher: slurm' in log
+
+
+# -- on a GPU ----------------------------------------------------------------
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason='needs a CUDA device')
+def test_dist_train_one_gpu_nccl(data, options, tmp_path):
+    env = dict(ENV, PYTHON=sys.executable, PORT=str(_free_port()))
+    run(['bash', 'tools/dist_train.sh', DEMO, '1', '--work-dir',
+         str(tmp_path), '--cfg-options'] + cli_options(options), env=env)
+    # 10 videos, batch 5, one process: two iterations.
+    ckpt = safe_torch_load(str(tmp_path / 'epoch_1.pth'))
+    assert ckpt['meta']['iter'] == 2
+    log = next(tmp_path.glob('*/*.log')).read_text()
+    assert 'Distributed training: True' in log
+    assert "backend='nccl'" in log
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason='needs a CUDA device')
+def test_demo_tool_on_gpu_matches_cpu(trained, data):
+    work_dir, _ = trained
+    video = osp.join(data.videos, 'val_003_00000.mp4')
+    outs = {
+        device: run([sys.executable, 'tools/demo.py', video, DEMO,
+                     str(work_dir / 'epoch_1.pth'), '--label-map',
+                     data.class_file, '--device', device])
+        for device in ('cuda:0', 'cpu')
+    }
+    top = {d: [ln.split(maxsplit=2) for ln in out.strip().splitlines()[-5:]]
+           for d, out in outs.items()}
+    assert [r[2] for r in top['cuda:0']] == [r[2] for r in top['cpu']]
+    for gpu, cpu in zip(top['cuda:0'], top['cpu']):
+        assert float(gpu[1]) == pytest.approx(float(cpu[1]), abs=2e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason='needs a CUDA device')
+def test_gpu_checkpoint_on_cpu_and_back(trained, options, tmp_path):
+    # `trained` ran on the GPU here (with gpu_fit: AMP, channels-last).
+    from mmaction.apis import init_recognizer
+    from mmengine.runner.checkpoint import load_checkpoint
+    work_dir, _ = trained
+    gpu_ckpt = str(work_dir / 'epoch_1.pth')
+    state = safe_torch_load(gpu_ckpt, map_location='cpu')
+    tensors = list(state['state_dict'].values()) + [
+        t for s in state['optimizer']['state'].values() for t in s.values()
+        if torch.is_tensor(t)
+    ]
+    assert tensors and all(t.device.type == 'cpu' for t in tensors)
+    cpu_ckpt = str(tmp_path / 'on_cpu.pth')
+    torch.save(state, cpu_ckpt)
+    cfg = Config.fromfile(DEMO)
+    cfg.merge_from_dict(options)
+    models = {}
+    for device, ckpt in (('cpu', gpu_ckpt), ('cuda:0', cpu_ckpt)):
+        models[device] = init_recognizer(cfg, ckpt, device=device)
+    back = {k: v.cpu() for k, v in models['cuda:0'].state_dict().items()}
+    for key, value in models['cpu'].state_dict().items():
+        assert torch.equal(back[key], value), key
+    # And back onto the GPU weights a GPU model can load again.
+    load_checkpoint(models['cuda:0'], gpu_ckpt, map_location='cuda:0')
