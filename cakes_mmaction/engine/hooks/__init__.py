@@ -3,8 +3,11 @@ from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .data_fault_hook import DataFaultHook
 from .dist_watchdog_hook import DistWatchdogHook
 from .epoch_seed_hook import EpochSeedHook, epoch_seed
+from .input_size_hook import InputSizeHook
+from .progress_logger_hook import ProgressLoggerHook
 
 __all__ = [
     'AtomicCheckpointHook', 'DataFaultHook', 'DistWatchdogHook',
-    'EpochSeedHook', 'epoch_seed'
+    'EpochSeedHook', 'epoch_seed', 'ProgressLoggerHook',
+    'InputSizeHook'
 ]
