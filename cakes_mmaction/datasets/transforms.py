@@ -2,11 +2,11 @@
 
 * :class:`SegmentSampleFrames`: TSN segment sampling (one frame per
   segment) that yields ONE clip of ``num_segments`` frames, the input of a
-  3D network as in the paper (cakes-method.md §4).
+  3D network as in the paper.
 * :class:`ClassNameFlip`: horizontal flip whose label swap is derived from
   the dataset's class-name file (Something-Something's *left* / *right*
   classes), never from hard-coded indices (the official code used V2's
-  indices for V1, cakes-method.md §5.9).
+  indices for V1).
 * :class:`CheckedRawFrameDecode`, :class:`CheckedDecordInit`,
   :class:`CheckedDecordDecode`: mmaction's decoders, but a missing, empty,
   truncated or corrupt file raises an error naming that file instead of a

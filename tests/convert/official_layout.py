@@ -1,7 +1,6 @@
 """A small network in the layout of the official CAKES code, for tests.
 
-Written from the description of that code in cakes-method.md §1-2 and
-issue 6 (not from its source): a TSN-style wrapper whose ``base_model`` is
+Written from a description of that code (not from its source): a TSN-style wrapper whose ``base_model`` is
 an I3D ResNet (1x7x7 stem, bottlenecks with 1x1x1 ``conv1``/``conv3``, a
 CAKES ``convT`` made of a ``convs`` list of ``Sequential(Conv3d)`` for the
 non-zero shapes in the order 3x3x3, 1x3x3, 3x1x1 and an ``out`` =
