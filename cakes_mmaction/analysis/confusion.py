@@ -143,7 +143,8 @@ def confusion_summary(matrix: np.ndarray,
              'recall per class:']
     for i in range(n):
         support = int(matrix[i].sum())
-        recall = f'{100 * matrix[i, i] / support:5.1f}%' if support else '    -'
+        recall = (f'{100 * matrix[i, i] / support:5.1f}%'
+                  if support else '    -')
         lines.append(f'  {i:>3} {recall} of {support:>4}  {names[i]}')
     off = [(int(matrix[i, j]), i, j) for i in range(n) for j in range(n)
            if i != j and matrix[i, j]]

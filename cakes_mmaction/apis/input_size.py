@@ -24,8 +24,9 @@ _SIZE_STEPS = ('Resize', 'CenterCrop', 'ThreeCrop', 'TenCrop',
 FAR = 2.0
 
 
-def pipeline_frame_size(steps: Sequence[dict],
-                        frame_hw: Tuple[int, int]) -> Optional[Tuple[int, int]]:
+def pipeline_frame_size(
+        steps: Sequence[dict],
+        frame_hw: Tuple[int, int]) -> Optional[Tuple[int, int]]:
     """The frame size a pipeline's resizes and crops make of a frame size.
 
     Args:

@@ -319,8 +319,8 @@ class ClassNameFlip(Flip):
                 f'flip_label_map={self.flip_label_map})')
 
 
-def describe_flip_map(names: Sequence[str], label_map: Dict[int,
-                                                           int]) -> str:
+def describe_flip_map(names: Sequence[str],
+                      label_map: Dict[int, int]) -> str:
     """One line naming every pair of classes a mirror swaps.
 
     Args:

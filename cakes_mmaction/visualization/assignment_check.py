@@ -250,4 +250,3 @@ def check_same_network(checked: Sequence[CheckedAssignment],
                 f'({other.network}) are assignments of different networks: '
                 f'{what}')
     return None
-

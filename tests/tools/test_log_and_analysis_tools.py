@@ -3,7 +3,6 @@ ProgressLoggerHook (time-based lines, the test's views), TensorBoard
 through mmengine's backend, InputSizeHook, tools/analysis/analyze_logs.py,
 tools/analysis/confusion_matrix.py, tools/misc/print_config.py and the
 demo's mmaction2 argument order, --cfg-options and size warning."""
-import io
 import os.path as osp
 import pickle
 import runpy
@@ -71,9 +70,10 @@ def run(tmp_path_factory):
     ]
     train(cfg)
     dump = str(root / 'preds.pkl')
-    metrics = run_test(build_test_cfg(DEMO, str(root / 'work' / 'epoch_2.pth'),
-                                  work_dir=str(root / 'test'), dump=dump,
-                                  cfg_options=options))
+    metrics = run_test(
+        build_test_cfg(DEMO, str(root / 'work' / 'epoch_2.pth'),
+                       work_dir=str(root / 'test'), dump=dump,
+                       cfg_options=options))
     return root, data, metrics, dump
 
 

@@ -54,7 +54,7 @@ def _layers(**changes):
      r"shape 3x1x1 is given twice \(\['3x1x1', '3X1X1'\]\)"),
 ])
 def test_a_bad_file_is_an_error_and_writes_no_png(tmp_path, layers,
-                                                   expected):
+                                                  expected):
     spec = _write(tmp_path, 'bad.json', layers)
     out = tmp_path / 'bad.png'
     with pytest.raises(AssignmentError, match=expected) as err:

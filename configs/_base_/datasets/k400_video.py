@@ -95,7 +95,6 @@ val_dataloader = dict(
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
         num_classes=num_classes,
-        class_file=class_file,
         on_error='raise',
         test_mode=True))
 test_dataloader = dict(
@@ -109,7 +108,6 @@ test_dataloader = dict(
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,
         num_classes=num_classes,
-        class_file=class_file,
         on_error='raise',
         test_mode=True))
 

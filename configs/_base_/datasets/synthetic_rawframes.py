@@ -70,7 +70,6 @@ val_dataloader = dict(
         start_index=1,
         pipeline=val_pipeline,
         num_classes=num_classes,
-        class_file=class_file,
         on_error='raise',
         test_mode=True))
 test_dataloader = dict(
@@ -86,7 +85,6 @@ test_dataloader = dict(
         start_index=1,
         pipeline=test_pipeline,
         num_classes=num_classes,
-        class_file=class_file,
         on_error='raise',
         test_mode=True))
 
