@@ -26,11 +26,15 @@ from .shapes import SHAPE_SETS, canonical_order, parse_shape
 
 __all__ = [
     'Assignment', 'AssignmentError', 'PRESETS', 'list_presets',
-    'FORMAT_NAME', 'FORMAT_VERSION'
+    'FORMAT_NAME', 'FORMAT_VERSION', 'MAX_CHANNELS'
 ]
 
 FORMAT_NAME = 'cakes-assignment'
 FORMAT_VERSION = 1
+
+#: Most output channels one shape of one layer may hold: far above any
+#: real width, low enough that a corrupt count (1e18) is an error at once.
+MAX_CHANNELS = 1 << 16
 
 #: Preset name -> package data file (``cakes_mmaction/presets``).
 PRESETS = {
@@ -104,7 +108,17 @@ class Assignment(Mapping):
         self.shapes = tuple(s.name for s in canonical_order(names))
         self._layers: Dict[str, Dict[str, int]] = OrderedDict()
         for path, counts in layers.items():
-            parsed = {parse_shape(k).name: v for k, v in counts.items()}
+            parsed = {}
+            for key, value in counts.items():
+                name = parse_shape(key).name
+                if name in parsed:
+                    spellings = [
+                        k for k in counts if parse_shape(k).name == name
+                    ]
+                    raise AssignmentError(
+                        f'{where}layer {path!r}: shape {name} is given '
+                        f'twice ({spellings}); give each shape once')
+                parsed[name] = value
             row = OrderedDict()
             for shape in self.shapes:
                 value = parsed.get(shape, 0)
@@ -119,6 +133,11 @@ class Assignment(Mapping):
                     raise AssignmentError(
                         f'{where}layer {path!r}, shape {shape}: counts '
                         f'must be non-negative integers, got {value}')
+                if value > MAX_CHANNELS:
+                    raise AssignmentError(
+                        f'{where}layer {path!r}, shape {shape}: {value} '
+                        f'output channels is not a layer width (at most '
+                        f'{MAX_CHANNELS})')
                 row[shape] = value
             if sum(row.values()) == 0:
                 raise AssignmentError(

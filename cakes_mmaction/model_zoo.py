@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: Something-Something V1 top-1 (%) in the official CAKES README, by preset
-#: and number of frames (cakes-method.md §3).
+#: and number of frames.
 PUBLISHED_TOP1 = {
     'cakes12d_c': {8: 46.8, 16: 48.0},
     'cakes23d_p': {8: 47.4, 16: 48.6},

@@ -1,5 +1,5 @@
 # Train a searched CAKES ResNet-50 on Something-Something V1, 8 frames,
-# with the paper's recipe (cakes-method.md §4; the data, schedule and
+# with the paper's recipe (the data, schedule and
 # runtime of ./cakes_r50_sthv1.py): 70 epochs, lr 0.04 for batch 96 with a
 # 5-epoch linear warm-up, x0.1 at 50 and 60, weight decay 3e-4 (none on
 # BatchNorm and biases), grad-norm clip 20, dropout 0.3, best top-1

@@ -1,5 +1,5 @@
-# CAKES ResNet-50, Something-Something V1, 8 frames: the paper's recipe
-# (cakes-method.md §4), CAKES^P_{1,2,3D} assignment by default.
+# CAKES ResNet-50, Something-Something V1, 8 frames: the paper's recipe,
+# CAKES^P_{1,2,3D} assignment by default.
 #
 #   python tools/train.py configs/cakes_r50_sthv1.py            # 1 process
 #   bash tools/dist_train.sh configs/cakes_r50_sthv1.py 8       # 8 GPUs

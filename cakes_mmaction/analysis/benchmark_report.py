@@ -1,6 +1,6 @@
 """Ratios and markdown tables of benchmark results.
 
-Issue 5's end-to-end targets, for a CAKES network against the all-3x3x3
+The end-to-end speed targets, for a CAKES network against the all-3x3x3
 one (``F`` = FLOPs):
 
 - forward throughput >= 0.9 x (F_3D / F_CAKES) x throughput_3D, i.e.
@@ -138,7 +138,7 @@ def markdown_table(result: dict) -> str:
              r['model'] != 'all_3x3x3']
     if cakes:
         lines += [
-            '', 'Targets (issue 5 §3) against the all-3x3x3 network: '
+            '', 'Targets against the all-3x3x3 network: '
             f'forward >= {FORWARD_TARGET} and train <= {TRAIN_TARGET} '
             'times FLOP-proportional, memory <= 1.', ''
         ]

@@ -5,7 +5,7 @@ For every CAKES layer of a backbone the input shape is recorded by one
 forward; the layer (in each ``impl``) and a dense k x k x k ``nn.Conv3d`` of
 the same geometry are then timed on one random input of that shape,
 round-robin. The time ratio is compared with the FLOPs ratio of
-:mod:`cakes_mmaction.cost`; issue 5 asks for time ratio <= 1.15 x FLOPs
+:mod:`cakes_mmaction.cost`; the target is a time ratio <= 1.15 x FLOPs
 ratio.
 
 Two measurements explain the ratios: ``padded_ratio``, the multiply-adds
@@ -42,7 +42,7 @@ __all__ = [
     'add_modelled_ratios', 'TARGET_SLACK'
 ]
 
-#: Issue 5: a layer's time ratio may exceed its FLOPs ratio by 15%.
+#: The target: a layer's time ratio may exceed its FLOPs ratio by 15%.
 TARGET_SLACK = 1.15
 
 

@@ -23,18 +23,23 @@ def data_cfg_options(cfg: Mapping[str, Any],
             entry (or absent from the config) is left alone.
         data_prefix (Mapping[str, str]): The datasets' ``data_prefix``,
             e.g. ``dict(img=frames_root)`` or ``dict(video=videos_root)``.
-        class_file (str, optional): Given to every pipeline step that has a
-            ``class_file`` (the flip's class names). Defaults to None.
+        class_file (str, optional): Given to every dataset and pipeline
+            step that has a ``class_file`` (the dataset's class names,
+            which its flip reads). Defaults to None.
         num_classes (int, optional): Given to every dataset that has a
-            ``num_classes`` (the robust datasets check labels against it).
-            The head's is left alone. Defaults to None.
+            ``num_classes`` (the robust datasets check labels against it)
+            and to the head (``model.cls_head.num_classes``), which must
+            match. Defaults to None.
 
     Returns:
         dict[str, Any]: Keys such as ``'train_dataloader.dataset.ann_file'``
-        and ``'train_dataloader.dataset.pipeline.5.class_file'``, for
+        and ``'train_dataloader.dataset.class_file'``, for
         :meth:`mmengine.config.Config.merge_from_dict`.
     """
     options: Dict[str, Any] = {}
+    head = (cfg.get('model') or {}).get('cls_head') or {}
+    if num_classes is not None and 'num_classes' in head:
+        options['model.cls_head.num_classes'] = num_classes
     for loader in LOADERS:
         split = loader.split('_')[0]
         if split not in ann_files or not cfg.get(loader):
@@ -42,9 +47,11 @@ def data_cfg_options(cfg: Mapping[str, Any],
         key = f'{loader}.dataset'
         options[f'{key}.ann_file'] = ann_files[split]
         options[f'{key}.data_prefix'] = dict(data_prefix)
-        if num_classes is not None and 'num_classes' in cfg[loader][
-                'dataset']:
+        dataset = cfg[loader]['dataset']
+        if num_classes is not None and 'num_classes' in dataset:
             options[f'{key}.num_classes'] = num_classes
+        if class_file is not None and 'class_file' in dataset:
+            options[f'{key}.class_file'] = class_file
         pipeline = cfg[loader]['dataset'].get('pipeline', [])
         for i, step in enumerate(pipeline):
             if class_file is not None and 'class_file' in step:

@@ -17,7 +17,7 @@ Branch ``I`` of a CAKES layer is the I-th branch with a non-zero count, in
 the order 3x3x3, 1x3x3, 3x1x1 (the canonical order of
 :mod:`cakes_mmaction.shapes`). A zero count shifts the later indices, so
 branches are placed through the assignment, never by a fixed list position
-(official defect 6 of cakes-method.md).
+(a defect of the official code).
 
 The official classifier is applied to every frame and the logits are
 averaged over time; mmaction2's ``I3DHead`` averages first and applies the

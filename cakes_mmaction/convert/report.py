@@ -9,7 +9,7 @@ __all__ = [
 ]
 
 _MAX_LINES = 25
-#: The paper's network (cakes-method.md §2); configs/_base_ builds it.
+#: The paper's network; configs/_base_ builds it.
 PAPER_BACKBONE = dict(depth=50, stage_blocks=(3, 4, 6, 3), base_channels=64)
 
 

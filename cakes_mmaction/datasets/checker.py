@@ -179,9 +179,13 @@ def dataset_specs(cfg: Config,
                 loader['dataset'], 'to_dict') else dict(loader['dataset'])):
             with DefaultScope.overwrite_default_scope(
                     cfg.get('default_scope') or 'mmaction'):
-                # The pipeline is not needed to find the files.
+                # The pipeline and class names are not needed to find the
+                # files (validate_config checks class files on its own).
                 dataset = DATASETS.build(
-                    dict(ds_cfg, pipeline=[], lazy_init=True))
+                    dict({k: v
+                          for k, v in ds_cfg.items() if k != 'class_file'},
+                         pipeline=[],
+                         lazy_init=True))
             if isinstance(dataset, RawframeDataset):
                 kind, prefix = 'rawframes', dataset.data_prefix.get('img')
             elif isinstance(dataset, VideoDataset):

@@ -55,6 +55,7 @@ from .faults import (AnnotationError, DataFaultError, SkipLimitError,
                      format_problems)
 from .media import (check_image_file, check_video_file, count_frames,
                     decode_image_file, frame_path)
+from .class_names import give_class_names
 from .inflight import InflightTable
 from .skip_ledger import SkipLedger
 from .transforms import (CheckedDecordInit, CheckedRawFrameDecode,
@@ -79,6 +80,13 @@ class RobustDatasetMixin:
         check_frames (bool): Byte-check every frame file before decoding
             and check the folder's frame count against the list (rawframes).
             Defaults to True.
+        class_file (str, optional): The dataset's class names, one per
+            line (line number = label). Their count must equal
+            ``num_classes`` when both are given; they become
+            ``metainfo['classes']`` and the names of every
+            :class:`~cakes_mmaction.datasets.transforms.ClassNameFlip` of
+            the pipeline that has no ``class_file`` of its own. Defaults to
+            None.
         **kwargs: Keyword arguments of the dataset class.
     """
 
@@ -90,6 +98,7 @@ class RobustDatasetMixin:
                  max_skips: Optional[int] = 100,
                  max_skip_ratio: Optional[float] = 0.01,
                  check_frames: bool = True,
+                 class_file: Optional[str] = None,
                  **kwargs) -> None:
         if on_error not in _POLICIES:
             raise ValueError(f'on_error must be one of {_POLICIES}, got '
@@ -110,7 +119,9 @@ class RobustDatasetMixin:
         self.check_frames = check_frames
         self._ledger: Optional[SkipLedger] = None
         self._inflight: Optional[InflightTable] = None
+        self.class_file = class_file
         super().__init__(*args, **kwargs)
+        give_class_names(self, class_file)
 
     # -- the list -------------------------------------------------------
     def _media_prefix(self) -> Optional[str]:

@@ -12,6 +12,9 @@ config key or file:
   :class:`~cakes_mmaction.assignment.AssignmentError` message);
 - transforms and dataset types that are not registered, annotation lists
   that are missing or have bad lines or labels outside the head's classes;
+- class-name files that are missing or whose name count is not the
+  dataset's ``num_classes``, a dataset ``num_classes`` other than the
+  head's, a ``ClassNameFlip`` without class names;
 - a ``load_from`` checkpoint that is missing, incomplete, unsafe, or for
   another model or another assignment.
 """
@@ -113,12 +116,14 @@ def _check_data(cfg: Config, problems: List[str],
                 num_classes: Optional[int]) -> None:
     from mmaction.registry import TRANSFORMS
     from ..datasets.checker import _leaf_datasets, dataset_specs
+    from ..datasets.class_names import class_file_problems
     from ..datasets.faults import format_problems
     for split in ('train', 'val', 'test'):
         loader = cfg.get(f'{split}_dataloader')
         if not loader or not loader.get('dataset'):
             continue
         for ds in _leaf_datasets(dict(loader['dataset'])):
+            problems.extend(class_file_problems(split, ds, num_classes))
             for transform in ds.get('pipeline') or []:
                 kind = transform.get('type') if isinstance(
                     transform, (dict, ConfigDict)) else None

@@ -44,7 +44,7 @@ class ResNet3dCAKES(ResNet3d):
     :class:`~cakes_mmaction.layers.CAKESConv3d` built from the assignment.
     Each layer is named by its module path, e.g. ``'layer3.4.conv2'``.
 
-    The defaults are the network of the paper (cakes-method.md §2): a 1x7x7
+    The defaults are the network of the paper: a 1x7x7
     stem, spatial-only strides, no temporal pooling anywhere.
 
     Args:

@@ -1,4 +1,4 @@
-"""The search supernet backbone and recognizer (cakes-method.md §3)."""
+"""The search supernet backbone and recognizer."""
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Union
 
@@ -223,7 +223,7 @@ class CAKESSearchRecognizer(Recognizer3D):
         if self.scheme == 'P':
             if sparsity is not None:
                 raise ValueError(
-                    "scheme 'P' has no sparsity term (cakes-method.md §3); "
+                    "scheme 'P' has no sparsity term; "
                     f'set sparsity=None, got {sparsity!r}')
             return None
         merged = dict(self.SPARSITY_DEFAULTS)

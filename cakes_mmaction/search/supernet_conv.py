@@ -1,10 +1,10 @@
 """CAKESSupernetConv3d: every candidate kernel shape at full width.
 
-The search supernet of CAKES (Yu et al., AAAI 2021, arXiv 2003.12798, §3
-of ``cakes-method.md``) offers every candidate shape for every one of the
-``C`` output channels of a layer, so a layer has ``n * C`` candidate
-channels for ``n`` shapes. Each candidate has its own BatchNorm scale
-``gamma``, whose magnitude is the candidate's importance::
+The search supernet of CAKES (Yu et al., AAAI 2021, arXiv 2003.12798)
+offers every candidate shape for every one of the ``C`` output channels of
+a layer, so a layer has ``n * C`` candidate channels for ``n`` shapes.
+Each candidate has its own BatchNorm scale ``gamma``, whose magnitude is
+the candidate's importance::
 
                            x  (N, C_in, T, H, W)
           +----------------+----------------+----------------+
@@ -89,8 +89,8 @@ def shape_penalty_weights(shapes: Iterable[str],
 
     With ``reweight`` the weight is the shape's kernel volume over the sum
     of the volumes of the set: 9/13, 3/13, 1/13 for 3x3x3, 1x3x3, 3x1x1;
-    3/4 and 1/4 for any two shapes of volume ratio 3 (the paper's values,
-    cakes-method.md §3), and the same rule for any other set.
+    3/4 and 1/4 for any two shapes of volume ratio 3 (the paper's values),
+    and the same rule for any other set.
 
     Args:
         shapes (Iterable[str]): The layer's candidate shapes.
@@ -300,7 +300,7 @@ class CAKESSupernetConv3d(CAKESConv3d):
 
         Each group gets the ``C`` filters of the ``(C, C_in, kH, kW)``
         weight, inflated by the per-shape rules of
-        :meth:`CAKESConv3d.inflate_from_2d` (cakes-method.md §3, "each
+        :meth:`CAKESConv3d.inflate_from_2d` (the paper: "each
         group gets a full copy").
 
         Args:

@@ -11,10 +11,15 @@ import os
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Union
 
-from ..assignment import Assignment
+from ..assignment import Assignment, AssignmentError
 from ..shapes import canonical_order
+from .assignment_check import (check_assignment, check_same_network,
+                               layer_order_key)
 
-__all__ = ['plot_assignments', 'assignment_table', 'render_assignments']
+__all__ = [
+    'plot_assignments', 'assignment_table', 'render_assignments',
+    'cost_lines'
+]
 
 # Colour per shape: fixed for the video shapes, so every figure of the
 # project reads the same; the other volumetric shapes follow.
@@ -46,9 +51,10 @@ def _labels(assignments: Sequence[Assignment],
 
 
 def _union(assignments: Sequence[Assignment]):
-    layers = []
-    for a in assignments:
-        layers += [p for p in a if p not in layers]
+    # Network order: stage, block and conv numbers compared as numbers.
+    layers = sorted({p
+                     for a in assignments for p in a},
+                    key=layer_order_key)
     shapes = [
         s.name
         for s in canonical_order({s
@@ -214,26 +220,77 @@ def assignment_table(assignments: Sequence[Assignment],
     lines.append(f'{"total":{name_w}} {"":>6} |' + '|'.join(totals))
     lines.append(f'{"share":{name_w}} {"":>6} |' + '|'.join(shares))
     for label, a in zip(labels, assignments):
-        ref = a.meta.get('reference') or {}
-        if 'flops' not in a.meta or 'flops' not in ref:
-            continue
-        line = (f'{label}: CAKES layers {_si(a.meta["flops"])} FLOPs, '
-                f'{_si(a.meta["params"])} params = '
-                f'{100 * a.meta["flops"] / ref["flops"]:.1f}% / '
-                f'{100 * a.meta["params"] / ref["params"]:.1f}% of all-3D '
-                f'({_si(ref["flops"])}, {_si(ref["params"])})')
-        if 'input_shape' in a.meta:
-            line += ' at input ' + 'x'.join(map(str, a.meta['input_shape']))
-        lines.append(line)
+        lines += cost_lines(label, a)
     return '\n'.join(lines)
+
+
+def _ratio(value: float, reference: Optional[float]) -> str:
+    if not reference:
+        return ''
+    return f' = {100 * value / reference:.1f}%'
+
+
+def cost_lines(label: str, assignment: Assignment) -> List[str]:
+    """The costs an assignment's ``meta`` records, each with its scope.
+
+    Two scopes exist and are always named: *CAKES layers only* (the part an
+    assignment changes; what the search exporter records as ``flops`` /
+    ``params`` with ``cost_scope``, and presets as ``cakes_layers``) and
+    *whole network* (backbone and head; what presets record as ``flops`` /
+    ``params``). Each ratio is to the all-3x3x3 network of the same scope,
+    given only where the file records that reference.
+
+    Args:
+        label (str): The assignment's name.
+        assignment (Assignment): The assignment.
+
+    Returns:
+        list[str]: Zero, one or two lines.
+    """
+    meta = assignment.meta
+    ref = meta.get('reference') or {}
+    shape = meta.get('input_shape')
+    per = ('multiply-adds per clip of ' +
+           'x'.join(map(str, shape))) if shape else 'multiply-adds'
+    rows = []  # (scope, flops, params, ref flops, ref params)
+    if 'flops' in meta and 'params' in meta:
+        scope = str(meta.get('cost_scope', ''))
+        if scope.startswith('CAKES layers'):
+            rows.append(('CAKES layers only', meta['flops'], meta['params'],
+                         ref.get('flops'), ref.get('params')))
+        else:
+            cakes = meta.get('cakes_layers') or {}
+            if 'flops' in cakes and 'params' in cakes:
+                rows.append(('CAKES layers only', cakes['flops'],
+                             cakes['params'], None, None))
+            rows.append(('whole network', meta['flops'], meta['params'],
+                         ref.get('flops'), ref.get('params')))
+    lines = []
+    for scope, flops, params, ref_flops, ref_params in rows:
+        line = (f'{label}: {scope}: {_si(flops)} FLOPs ({per})'
+                f'{_ratio(flops, ref_flops)}, {_si(params)} params'
+                f'{_ratio(params, ref_params)}')
+        if ref_flops and ref_params:
+            line += (f' of the all-3x3x3 {scope.replace(" only", "")} '
+                     f'({_si(ref_flops)}, {_si(ref_params)})')
+        lines.append(line)
+    return lines
 
 
 def render_assignments(specs: Sequence[Union[str, Assignment]],
                        out: Optional[str] = None,
                        labels: Optional[Sequence[str]] = None,
                        title: Optional[str] = None,
-                       dpi: int = 120) -> str:
-    """Load assignments, write their plot, return their table.
+                       dpi: int = 120,
+                       allow_mixed: bool = False) -> str:
+    """Load and check assignments, write their plot, return their table.
+
+    Every assignment is checked as every reader checks it: against the
+    network its file records (``meta['config']``), or structurally when it
+    records none (:func:`~.assignment_check.check_assignment`). A bad file
+    raises before any figure is written. Assignments of different networks
+    (other layers or widths) are refused unless ``allow_mixed``, which
+    plots them together and says so in the table.
 
     Args:
         specs (Sequence[str | Assignment]): Assignment files, preset names
@@ -244,11 +301,18 @@ def render_assignments(specs: Sequence[Union[str, Assignment]],
             names).
         title (str, optional): Figure title. Defaults to None.
         dpi (int): Resolution of raster output. Defaults to 120.
+        allow_mixed (bool): Plot assignments of different networks
+            together. Defaults to False.
 
     Returns:
         str: :func:`assignment_table` of the assignments.
+
+    Raises:
+        AssignmentError: A bad assignment (naming the file, the layer and
+            what was expected), or assignments of different networks.
     """
     assignments = [Assignment.resolve(s) for s in specs]
+    checked = [check_assignment(a) for a in assignments]
     if labels is None:
         labels = [
             os.path.splitext(os.path.basename(os.fspath(s)))[0]
@@ -257,9 +321,20 @@ def render_assignments(specs: Sequence[Union[str, Assignment]],
         labels = [
             name or f'assignment {i + 1}' for i, name in enumerate(labels)
         ]
+    notes = [
+        f'{label}: checked against {c.network}'
+        for label, c in zip(labels, checked)
+    ]
+    mixed = check_same_network(checked, labels) if checked else None
+    if mixed and not allow_mixed:
+        raise AssignmentError(
+            f'{mixed}; plot them separately, or pass --allow-mixed to '
+            'plot them together')
+    if mixed:
+        notes.append(f'WARNING: {mixed}')
     if out:
         fig = plot_assignments(assignments, labels, title)
         directory = os.path.dirname(os.path.abspath(out))
         os.makedirs(directory, exist_ok=True)
         fig.savefig(out, dpi=dpi)
-    return assignment_table(assignments, labels)
+    return '\n'.join([assignment_table(assignments, labels)] + notes)

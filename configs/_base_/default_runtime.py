@@ -8,7 +8,23 @@ _base_ = ['./reliability.py']
 
 # EpochSeedHook reseeds every epoch from (seed, epoch): with a fixed seed,
 # a run restarted with --resume repeats the uninterrupted run exactly.
-default_hooks = dict(epoch_seed=dict(type='EpochSeedHook'))
+# ProgressLoggerHook is mmengine's LoggerHook that also logs the first
+# iteration of training, validation and test, and any iteration that ends
+# interval_s seconds after the previous line: a CPU run or a long test
+# shows progress within the first minute whatever its interval.
+# InputSizeHook records the training clip size in checkpoints, so that
+# tools/demo.py can warn about a video far from it.
+default_hooks = dict(
+    epoch_seed=dict(type='EpochSeedHook'),
+    logger=dict(type='ProgressLoggerHook', interval=20, interval_s=30),
+    input_size=dict(type='InputSizeHook'))
+
+# TensorBoard (optional: pip install tensorboard): a child config adds
+# mmengine's backend to the local one:
+#   visualizer = dict(vis_backends=[dict(type='LocalVisBackend'),
+#                                   dict(type='TensorboardVisBackend')])
+# Event files go to <work_dir>/<timestamp>/vis_data/
+# (docs/training.md#logs-progress-tensorboard-and-curves).
 
 # nccl is what GPU users expect. It never reaches a CPU run: tools/train.py
 # and tools/test.py call cakes_mmaction._compat.init_cpu_distributed, which

@@ -1,5 +1,5 @@
 # CAKES search, C ("cost priority") scheme, ResNet-50 on Something-Something
-# V1, 8 frames (cakes-method.md §3): every candidate kept, L1 on the
+# V1, 8 frames: every candidate kept, L1 on the
 # candidates' BN gamma weighted by kernel volume (9:3:1), 70 epochs, lr 0.04
 # for batch 96, x0.1 at epochs 50 and 60.
 #

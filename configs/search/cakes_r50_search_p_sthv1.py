@@ -1,5 +1,5 @@
 # CAKES search, P ("performance priority") scheme, ResNet-50 on
-# Something-Something V1, 8 frames (cakes-method.md §3): every training
+# Something-Something V1, 8 frames: every training
 # iteration each layer keeps a random subset of exactly C of its candidates
 # (torch RNG, governed by `randomness=dict(seed=...)`); no sparsity term;
 # validation runs the top-C network export would produce. 140 epochs,

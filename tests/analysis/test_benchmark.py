@@ -68,7 +68,7 @@ def test_tiny_run_writes_json_and_markdown(tmp_path):
     table = [line for line in markdown.splitlines() if line.startswith('|')]
     assert table[0].startswith('| model | params (M) | GFLOPs')
     assert any(line.startswith('| all_1x3x3 |') for line in table)
-    assert 'Targets (issue 5' in markdown
+    assert 'Targets against' in markdown
 
 
 def test_cakes_flops_agree_with_mmengine_per_layer():

@@ -66,3 +66,17 @@ def test_data_cfg_options_finds_class_files():
         'val_dataloader.dataset.ann_file': 'v.txt',
         'val_dataloader.dataset.data_prefix': dict(img='frames'),
     }
+
+
+def test_data_cfg_options_set_the_datasets_class_file_and_the_head():
+    cfg = dict(
+        model=dict(cls_head=dict(num_classes=174)),
+        train_dataloader=dict(dataset=dict(
+            class_file='old.txt', num_classes=174,
+            pipeline=[dict(type='ClassNameFlip')])))
+    options = data_cfg_options(cfg, dict(train='t.txt'), dict(img='f'),
+                               class_file='c.txt', num_classes=12)
+    assert options['train_dataloader.dataset.class_file'] == 'c.txt'
+    assert options['train_dataloader.dataset.num_classes'] == 12
+    assert options['model.cls_head.num_classes'] == 12
+    assert not any('pipeline' in key for key in options)

@@ -1,11 +1,11 @@
 """A small network in the layout of the official CAKES code, for tests.
 
-Written from the description of that code in cakes-method.md §1-2 and
-issue 6 (not from its source): a TSN-style wrapper whose ``base_model`` is
-an I3D ResNet (1x7x7 stem, bottlenecks with 1x1x1 ``conv1``/``conv3``, a
-CAKES ``convT`` made of a ``convs`` list of ``Sequential(Conv3d)`` for the
-non-zero shapes in the order 3x3x3, 1x3x3, 3x1x1 and an ``out`` =
-``Sequential(BatchNorm3d, ReLU)``), a weightless dropout ``fc``, and a
+Written from a description of that code (not from its source): a
+TSN-style wrapper whose ``base_model`` is an I3D ResNet (1x7x7 stem,
+bottlenecks with 1x1x1 ``conv1``/``conv3``, a CAKES ``convT`` made of a
+``convs`` list of ``Sequential(Conv3d)`` for the non-zero shapes in the
+order 3x3x3, 1x3x3, 3x1x1 and an ``out`` = ``Sequential(BatchNorm3d,
+ReLU)``), a weightless dropout ``fc``, and a
 ``new_fc`` classifier applied to every frame, its logits averaged over
 time. Saved as that code saves: a DataParallel state dict in
 ``{'epoch', 'arch', 'state_dict', 'best_prec1'}``.

@@ -38,6 +38,8 @@ def test_table_lists_counts_totals_and_shares():
                    meta=dict(
                        flops=5e8,
                        params=1000,
+                       cost_scope='CAKES layers only (the part an '
+                       'assignment changes)',
                        input_shape=[1, 3, 8, 4, 4],
                        reference=dict(flops=2e9, params=4000)),
                    source='x/searched.json')
@@ -49,9 +51,10 @@ def test_table_lists_counts_totals_and_shares():
     assert lines[4].split() == ['layer2.0.conv2', '8', '|', '2', '6']
     assert lines[6].split() == ['total', '|', '5', '7']
     assert lines[7].split() == ['share', '|', '41.7%', '58.3%']
-    assert lines[8] == ('searched: CAKES layers 500.00M FLOPs, 1.00K params '
-                        '= 25.0% / 25.0% of all-3D (2.00G, 4.00K) at input '
-                        '1x3x8x4x4')
+    assert lines[8] == ('searched: CAKES layers only: 500.00M FLOPs '
+                        '(multiply-adds per clip of 1x3x8x4x4) = 25.0%, '
+                        '1.00K params = 25.0% of the all-3x3x3 CAKES layers '
+                        '(2.00G, 4.00K)')
 
 
 def test_render_writes_a_png(tmp_path):

@@ -9,6 +9,9 @@
 # CheckedDecordDecode check each video's bytes as they read it (each file is
 # read once) and name the file. Training skips a failing sample (logged,
 # limited); validation and test stop at it.
+#
+# Your own videos: docs/custom_dataset.md (a child config sets the
+# variables below and the three loaders and the head).
 dataset_type = 'RobustVideoDataset'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
@@ -16,6 +19,10 @@ ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
 ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
 ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
 num_classes = 400  # keep equal to model.cls_head.num_classes
+# Class names, one per line (line number = label), e.g. mmaction2's
+# tools/data/kinetics/label_map_k400.txt; optional here (no flip swaps
+# labels), checked against num_classes and kept as the datasets' classes.
+class_file = None
 
 file_client_args = dict(io_backend='disk')
 train_pipeline = [
@@ -69,6 +76,7 @@ train_dataloader = dict(
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline,
         num_classes=num_classes,
+        class_file=class_file,
         # A long run does not die on one bad clip: each failing sample is
         # logged (skipped_samples.json) and replaced, up to 100 distinct
         # samples per process or 1% of the list, whichever is smaller;

@@ -1,4 +1,4 @@
-# Something-Something V1 rawframes, 8 frames (cakes-method.md §4), the one
+# Something-Something V1 rawframes, 8 frames (the paper's setting), the one
 # SthV1 data section of the project: training, search and searched-network
 # configs all inherit it.
 #
@@ -12,6 +12,11 @@
 #
 # Other frame counts: override num_frames in the sampling steps (see
 # configs/cakes_r50_sthv1_16f.py).
+#
+# Your own data: the variables below (data_root, ann_file_*, class_file,
+# num_classes) are read when this file is parsed, so a child config sets
+# them AND the three loaders and the head; docs/custom_dataset.md has the
+# ten-line child config.
 #
 # Bad data (docs/failure_modes.md): RobustRawframeDataset checks every list
 # line and label (< num_classes) when it is built, and each sample's folder
@@ -42,7 +47,8 @@ train_pipeline = [
         max_wh_scale_gap=1,
         num_fixed_crops=13),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='ClassNameFlip', class_file=class_file, flip_ratio=0.5),
+    # Its class names come from the dataset's class_file (below).
+    dict(type='ClassNameFlip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
@@ -71,6 +77,7 @@ train_dataloader = dict(
         start_index=1,
         pipeline=train_pipeline,
         num_classes=num_classes,
+        class_file=class_file,
         # A long run does not die on one bad clip: each failing sample is
         # logged (skipped_samples.json) and replaced, up to 100 distinct
         # samples per process or 1% of the list, whichever is smaller;

@@ -7,7 +7,8 @@
 # 32x32.
 #
 # Point it at another generated folder with --cfg-options on the dataloaders
-# (cakes_mmaction.apis.data_options.synthetic_cfg_options writes them).
+# (cakes_mmaction.apis.data_options.synthetic_cfg_options writes them), or
+# with a child config (docs/custom_dataset.md).
 # Bad data: as in ./sthv1_rawframes_8f.py, but generated data has no excuse
 # for a bad file, so training stops at the first one too.
 dataset_type = 'RobustRawframeDataset'
@@ -23,10 +24,9 @@ train_pipeline = [
     dict(type='SegmentSampleFrames', num_segments=num_frames),
     dict(type='CheckedRawFrameDecode'),
     # A mirror image swaps the left/right and the clockwise/anticlockwise
-    # classes; the label map comes from the class names.
+    # classes; the label map comes from the dataset's class_file.
     dict(
         type='ClassNameFlip',
-        class_file=class_file,
         swap_words=[('left', 'right'), ('clockwise', 'anticlockwise')],
         flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -55,6 +55,7 @@ train_dataloader = dict(
         start_index=1,
         pipeline=train_pipeline,
         num_classes=num_classes,
+        class_file=class_file,
         on_error='raise'))
 val_dataloader = dict(
     batch_size=16,

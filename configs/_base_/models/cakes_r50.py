@@ -1,4 +1,4 @@
-# The CAKES ResNet-50 of the paper (cakes-method.md §2): mmaction2's I3D
+# The CAKES ResNet-50 of the paper: mmaction2's I3D
 # recognizer with the ResNet3dCAKES backbone. 1x7x7 stem, spatial-only
 # strides, no temporal pooling, all 16 bottleneck middle convs CAKES,
 # average over T,H,W + dropout 0.3 + linear classifier.

@@ -1,4 +1,4 @@
-# The CAKES search supernet of the paper's ResNet-50 (cakes-method.md §3):
+# The CAKES search supernet of the paper's ResNet-50:
 # every bottleneck middle conv offers every candidate shape at full width,
 # one BatchNorm over all candidates (|gamma| = importance), conv3 over all
 # candidates. Same skeleton as ./cakes_r50.py.

@@ -1,4 +1,4 @@
-# The CAKES training recipe (cakes-method.md §4): SGD momentum 0.9, lr 0.04
+# The CAKES training recipe: SGD momentum 0.9, lr 0.04
 # for a total batch of 96 (8 GPUs x 12, auto_scale_lr in the configs), 70
 # epochs, lr x0.1 at epochs 50 and 60 after a 5-epoch linear warm-up,
 # weight decay 3e-4 on conv / fc weights only (none on BN and biases, also
