@@ -322,3 +322,21 @@ def test_backbone_impls_agree(impl):
             outs[1][1][key], grad, rtol=1e-3, atol=1e-5, msg=key)
     with pytest.raises(ValueError, match='cakes_impl must be one of'):
         ResNet3dCAKES(cakes_impl='slow', **kwargs)
+
+
+def test_fast_splits_only_where_it_pays():
+    from cakes_mmaction.layers.cakes_plan import (default_block,
+                                                  kernel_padded_macs)
+    from cakes_mmaction.layers.impl_plans import FAST_SPLIT_BELOW
+    block = default_block('cpu')
+    thin = CAKESConv3d(8, {'3x3x3': 2 * block, '1x3x3': 6 * block})
+    wide = CAKESConv3d(8, {'3x3x3': 7 * block, '1x3x3': block})
+    for layer in (thin, wide):
+        # On GPUs (cuDNN) every split measured slower: one masked-dense
+        # conv.
+        gpu = fast_plan(layer, 'cuda')
+        assert len(gpu.groups) == 1 and gpu.groups[0].kernel == (3, 3, 3)
+    dense = kernel_padded_macs(8 * block, (3, 3, 3), block)
+    assert padded_macs(fast_plan(thin), block) <= FAST_SPLIT_BELOW * dense
+    assert len(fast_plan(thin).groups) == 2
+    assert len(fast_plan(wide).groups) == 1  # 7/8 of the MACs: no split
