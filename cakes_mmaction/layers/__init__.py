@@ -1,4 +1,14 @@
-"""Pure-torch CAKES operators (no registry imports)."""
-from .cakes_conv import CAKESConv3d
+"""Pure-torch CAKES operators (no registry imports).
 
-__all__ = ['CAKESConv3d']
+Importing the package registers the stock implementations of
+:class:`CAKESConv3d` (:mod:`.impl_plans`).
+"""
+from . import impl_plans  # noqa: F401  (registers reference, fast, dense)
+from .cakes_conv import CAKESConv3d
+from .impl_registry import (CAKESImpl, cached_weights, get_impl, impl_names,
+                            register_impl)
+
+__all__ = [
+    'CAKESConv3d', 'CAKESImpl', 'register_impl', 'get_impl', 'impl_names',
+    'cached_weights'
+]

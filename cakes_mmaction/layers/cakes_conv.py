@@ -67,8 +67,10 @@ class CAKESConv3d(nn.Module):
         name (str, optional): Module path used in error messages.
             Defaults to None.
         impl (str): How ``forward`` computes the same function of the same
-            parameters: ``'reference'`` (a Conv3d per branch, then a
-            concatenation), ``'fast'`` or ``'auto'`` (see
+            parameters: a name registered in
+            :mod:`~cakes_mmaction.layers.impl_registry` (``'reference'``:
+            a Conv3d per branch, then a concatenation; ``'fast'``,
+            ``'dense'`` ...) or ``'auto'`` (see
             :mod:`~cakes_mmaction.layers.cakes_conv_impl`). Defaults to
             ``'reference'``.
     """
@@ -213,6 +215,11 @@ class CAKESConv3d(nn.Module):
         """
         if self.impl != 'reference' and not torch.jit.is_tracing():
             return impl_forward(self, x)
+        return self.reference_forward(x)
+
+    def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer's definition (``impl='reference'``): every branch,
+        then one concatenation in canonical order."""
         outs = [branch(x) for branch in self.branches.values()]
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
