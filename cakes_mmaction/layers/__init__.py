@@ -4,6 +4,7 @@ Importing the package registers the stock implementations of
 :class:`CAKESConv3d` (:mod:`.impl_plans`).
 """
 from . import impl_plans  # noqa: F401  (registers reference, fast, dense)
+from . import triton_conv  # noqa: F401  (registers triton; no triton import)
 from .cakes_conv import CAKESConv3d
 from .impl_registry import (CAKESImpl, cached_weights, get_impl, impl_names,
                             register_impl)
