@@ -81,12 +81,13 @@ def check_against_reference(layer: CAKESConv3d,
     ref_dtype = torch.float64 if device == 'cuda' else torch.float32
     ref_layer = copy.deepcopy(fused_layer).to(device=device, dtype=ref_dtype)
 
-    x_ref = x.to(device=device, dtype=ref_dtype).requires_grad_()
+    # Separate leaves (.to() may return x itself): separate .grad.
+    x_ref = x.to(device=device, dtype=ref_dtype).clone().requires_grad_()
     y_ref = ref_layer.reference_forward(x_ref)
     grad_y = torch.randn(y_ref.shape).to(dtype)
     y_ref.backward(grad_y.to(device=device, dtype=ref_dtype))
 
-    x_fused = x.to(device).requires_grad_()
+    x_fused = x.to(device).clone().requires_grad_()
     with tf32(allow_tf32):
         y = fused.fused_forward(fused_layer, x_fused)
         assert y.dtype == dtype and y.shape == y_ref.shape
