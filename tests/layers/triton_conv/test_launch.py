@@ -1,0 +1,56 @@
+"""Split-K of the weight gradient: both summing modes, reproducibility."""
+import pytest
+import torch
+
+from cakes_mmaction.layers.triton_conv.geometry import (layer_geometry,
+                                                        pack_weights)
+
+from .triton_testing import kernel_device, make_layer, rel_error
+
+_CL = torch.channels_last_3d
+
+
+@pytest.fixture(scope='module')
+def problem():
+    device = kernel_device()
+    from cakes_mmaction.layers.triton_conv import launch
+    layer = make_layer({'1x3x3': 2, '3x1x1': 1}, in_channels=3)
+    torch.manual_seed(2)
+    # 300 positions: three chunks of 128 when split in three.
+    x = torch.randn(1, 3, 3, 10, 10).requires_grad_()
+    y = layer.reference_forward(x)
+    grad_y = torch.randn_like(y)
+    y.backward(grad_y)
+    want = pack_weights([b.weight.grad for b in layer.branches.values()])
+    x = x.detach().to(device).contiguous(memory_format=_CL)
+    grad_y = grad_y.to(device).contiguous(memory_format=_CL)
+    return launch, layer_geometry(layer), x, grad_y, want
+
+
+@pytest.mark.parametrize('atomic', [False, True])
+def test_split_weight_grad_equals_reference(problem, atomic):
+    launch, geometry, x, grad_y, want = problem
+    got = launch.conv_weight_grad(x, grad_y, geometry, split=3,
+                                  atomic=atomic)
+    assert got.dtype == torch.float32
+    assert rel_error(got, want) <= 1e-5
+
+
+def test_partial_sum_is_reproducible(problem):
+    launch, geometry, x, grad_y, _ = problem
+    first = launch.conv_weight_grad(x, grad_y, geometry, split=3)
+    again = launch.conv_weight_grad(x, grad_y, geometry, split=3)
+    assert torch.equal(first, again)
+
+
+def test_atomic_mode_is_opt_in(monkeypatch):
+    from cakes_mmaction.layers.triton_conv import launch
+    kernel_device()
+    assert launch.deterministic_wgrad()
+    monkeypatch.setenv(launch.ATOMIC_ENV, '1')
+    assert not launch.deterministic_wgrad()
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert launch.deterministic_wgrad()
+    finally:
+        torch.use_deterministic_algorithms(False)
