@@ -85,6 +85,15 @@ def conv_forward(x: torch.Tensor, weight: torch.Tensor,
     """
     _check('x', x)
     n, c, t, h, w = x.shape
+    numel = sum(geometry.weight_sizes(c))
+    if weight.dtype != x.dtype or weight.numel() != numel:
+        raise ValueError(
+            f'packed weight must hold {numel} {x.dtype} values for '
+            f'{c} input channels and counts {geometry.counts}, got '
+            f'{weight.numel()} {weight.dtype}')
+    if bias is not None and bias.numel() != geometry.out_channels:
+        raise ValueError(f'bias must have {geometry.out_channels} values, '
+                         f'got {bias.numel()}')
     to, ho, wo = geometry.output_thw((t, h, w))
     c_out = geometry.out_channels
     y = torch.empty((n, c_out, to, ho, wo), dtype=x.dtype, device=x.device,
@@ -125,6 +134,9 @@ def conv_input_grad(grad_y: torch.Tensor, weight: torch.Tensor,
     _check('grad_y', grad_y)
     n, c, t, h, w = x_shape
     _, c_out, to, ho, wo = grad_y.shape
+    if weight.dtype != grad_y.dtype:
+        raise ValueError(f'weight {weight.dtype} and output gradient '
+                         f'{grad_y.dtype} must have one dtype')
     gx = torch.empty(x_shape, dtype=grad_y.dtype, device=grad_y.device,
                      memory_format=_CL)
     m = n * t * h * w
@@ -178,6 +190,9 @@ def conv_weight_grad(x: torch.Tensor,
     """
     _check('x', x)
     _check('grad_y', grad_y)
+    if x.dtype != grad_y.dtype:
+        raise ValueError(f'input {x.dtype} and output gradient '
+                         f'{grad_y.dtype} must have one dtype')
     n, c, t, h, w = x.shape
     _, c_out, to, ho, wo = grad_y.shape
     numel = sum(geometry.weight_sizes(c))

@@ -54,3 +54,18 @@ def test_atomic_mode_is_opt_in(monkeypatch):
         assert launch.deterministic_wgrad()
     finally:
         torch.use_deterministic_algorithms(False)
+
+
+def test_mismatched_weights_are_refused_before_launch():
+    kernel_device()
+    from cakes_mmaction.layers.triton_conv import launch
+    geometry = layer_geometry(make_layer({'1x3x3': 2}, in_channels=3))
+    x = torch.zeros(1, 3, 2, 2, 2).contiguous(memory_format=_CL)
+    with pytest.raises(ValueError, match='must hold 54 torch.float32'):
+        launch.conv_forward(x, torch.zeros(53), None, geometry)
+    with pytest.raises(ValueError, match='must hold 54'):
+        launch.conv_forward(x, torch.zeros(54, dtype=torch.float16), None,
+                            geometry)
+    with pytest.raises(ValueError, match='channels_last_3d'):
+        launch.conv_forward(torch.zeros(1, 3, 2, 2, 2), torch.zeros(54),
+                            None, geometry)
