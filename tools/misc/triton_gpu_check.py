@@ -1,9 +1,10 @@
 """The fused triton CAKES convolution on a CUDA device, in one command.
 
 Runs, in order: the equivalence of forward, input and weight gradients
-with the reference for every CAKES layer of CAKES^P_{1,2,3D} (bf16 < 1e-2,
-TF32 < 1e-3, fp32 < 1e-5 relative error); each layer in every impl next to
-cuDNN's dense conv (forward and forward+backward, bf16, channels-last);
+with the reference for every CAKES layer of CAKES^P_{1,2,3D} (bf16 < 1e-2
+and TF32 < 1e-3 relative error; ``--modes`` adds fp32 < 1e-5); each layer
+in every impl next to cuDNN's dense conv (forward and forward+backward,
+bf16, channels-last);
 whole-network training steps against the all-3x3x3 backbone. Prints a
 table and writes ``triton_gpu_check.json`` under ``--out``. See
 docs/triton.md.
@@ -45,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='network input of the equivalence checks')
     parser.add_argument('--dtype', choices=sorted(_DTYPES), default='bf16',
                         help='dtype of the timings')
+    parser.add_argument('--modes', nargs='+', default=['bf16', 'tf32'],
+                        choices=list(triton_check.EQUIVALENCE_MODES),
+                        help='equivalence checks (fp32: IEEE, < 1e-5)')
     parser.add_argument('--impls', nargs='+',
                         default=['triton', 'dense', 'taps', 'fast',
                                  'reference'],
@@ -95,7 +99,7 @@ def main(argv=None) -> int:
     # Saved after each part: a run cut short keeps what it measured.
     if 'equivalence' not in args.skip:
         result['equivalence'] = triton_check.equivalence_rows(
-            shape=args.check_shape)
+            shape=args.check_shape, modes=args.modes)
         save()
     dtype = _DTYPES[args.dtype]
     if 'layers' not in args.skip:

@@ -21,11 +21,22 @@ INTERPRETED = bool(knobs.runtime.interpret)
 _WIDTH = tl.constexpr(10)  # geometry.TABLE_WIDTH
 
 
-def _configs(gpu, interpreted):
-    # The interpreter cannot benchmark: exactly one configuration there.
+def autotune_configs(gpu, interpreter, interpreted=INTERPRETED):
+    """``triton.Config`` list: the GPU ones, or the interpreter's one.
+
+    Args:
+        gpu (list): ``((BLOCK_M, BLOCK_N, BLOCK_K), warps, stages)`` each.
+        interpreter (tuple): ``(BLOCK_M, BLOCK_N, BLOCK_K)``; the
+            interpreter cannot benchmark, so it gets exactly one.
+        interpreted (bool): Which to return. Defaults to
+            :data:`INTERPRETED`.
+
+    Returns:
+        list[triton.Config]: The configurations.
+    """
     keys = ('BLOCK_M', 'BLOCK_N', 'BLOCK_K')
     if interpreted:
-        return [triton.Config(dict(zip(keys, interpreted)), num_warps=4,
+        return [triton.Config(dict(zip(keys, interpreter)), num_warps=4,
                               num_stages=1)]
     return [
         triton.Config(dict(zip(keys, blocks)), num_warps=w, num_stages=s)
@@ -35,14 +46,14 @@ def _configs(gpu, interpreted):
 
 # (BLOCK_M, BLOCK_N, BLOCK_K), warps, stages. M: positions, N: the output
 # tile's channels, K: the reduction's channel chunk.
-_FWD_CONFIGS = _configs([((128, 128, 32), 8, 3), ((128, 64, 32), 4, 4),
-                         ((64, 128, 32), 4, 4), ((64, 64, 64), 4, 3),
-                         ((128, 64, 64), 8, 3)], (64, 16, 16))
-_DGRAD_CONFIGS = _FWD_CONFIGS
+FWD_TILES = ([((128, 128, 32), 8, 3), ((128, 64, 32), 4, 4),
+              ((64, 64, 64), 4, 3)], (64, 16, 16))
 # wgrad: M is C_in, N is the shape's output channels, K the positions.
-_WGRAD_CONFIGS = _configs([((64, 64, 64), 4, 3), ((128, 64, 32), 8, 3),
-                           ((64, 128, 32), 4, 3), ((128, 128, 32), 8, 3)],
-                          (16, 16, 64))
+WGRAD_TILES = ([((64, 64, 64), 4, 3), ((128, 64, 32), 8, 3),
+                ((128, 128, 32), 8, 3)], (16, 16, 64))
+_FWD_CONFIGS = autotune_configs(*FWD_TILES)
+_DGRAD_CONFIGS = _FWD_CONFIGS
+_WGRAD_CONFIGS = autotune_configs(*WGRAD_TILES)
 
 
 @triton.jit

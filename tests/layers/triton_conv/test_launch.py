@@ -69,3 +69,19 @@ def test_mismatched_weights_are_refused_before_launch():
     with pytest.raises(ValueError, match='channels_last_3d'):
         launch.conv_forward(torch.zeros(1, 3, 2, 2, 2), torch.zeros(54),
                             None, geometry)
+
+
+def test_interpreter_gets_one_config_gpu_several():
+    kernel_device()
+    from cakes_mmaction.layers.triton_conv import kernels
+    gpu, interpreter = kernels.FWD_TILES
+    (one, ) = kernels.autotune_configs(gpu, interpreter, interpreted=True)
+    assert tuple(one.kwargs.values()) == interpreter
+    several = kernels.autotune_configs(gpu, interpreter, interpreted=False)
+    assert [tuple(c.kwargs.values()) for c in several] == \
+        [blocks for blocks, _, _ in gpu]
+    assert len(several) >= 3
+    # tl.dot needs every tile side >= 16.
+    for tiles in (kernels.FWD_TILES, kernels.WGRAD_TILES):
+        assert all(min(b) >= 16 for b, _, _ in tiles[0])
+        assert min(tiles[1]) >= 16
