@@ -31,7 +31,7 @@ import torch.nn as nn
 
 from ..cost import BranchCost, layer_cost, reference_counts
 from ..layers import CAKESConv3d
-from ..layers.cakes_conv_impl import auto_plan, fast_plan
+from ..layers.cakes_conv_impl import chosen_impl, fast_plan, layer_plan
 from ..layers.cakes_plan import (candidate_plans, default_block,
                                  kernel_padded_macs, padded_macs)
 from ..shapes import parse_shape
@@ -100,6 +100,15 @@ def _padded_ratio(layer: CAKESConv3d, device_type: str) -> float:
 
 def _describe(plan) -> str:
     return f'{plan.name}: {plan.describe()}'
+
+
+def _describe_choice(layer: CAKESConv3d, x: torch.Tensor) -> str:
+    # 'taps' or 'fast: block16: 3x3x3[32] conv3d + ...'
+    name = chosen_impl(layer, x)
+    probe = copy.copy(layer)
+    probe.impl = name
+    plan = layer_plan(probe, x)
+    return name if plan is None else f'{name}: {_describe(plan)}'
 
 
 def _forward_fn(module: nn.Module, x: torch.Tensor):
@@ -208,8 +217,7 @@ def benchmark_layers(backbone: nn.Module,
                 probe = x.detach().requires_grad_(mode == 'train')
                 plans[mode] = {
                     'fast': _describe(fast_plan(layer, device.type)),
-                    'auto': _describe(auto_plan(modules.get('auto', layer),
-                                      probe))
+                    'auto': _describe_choice(modules['auto'], probe)
                     if 'auto' in impls else None
                 }
         row['plans'] = plans
