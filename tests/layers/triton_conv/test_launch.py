@@ -85,3 +85,17 @@ def test_interpreter_gets_one_config_gpu_several():
     for tiles in (kernels.FWD_TILES, kernels.WGRAD_TILES):
         assert all(min(b) >= 16 for b, _, _ in tiles[0])
         assert min(tiles[1]) >= 16
+
+
+def test_empty_batch_launches_nothing():
+    device = kernel_device()
+    from cakes_mmaction.layers.triton_conv.fused import fused_forward
+    layer = make_layer({'1x3x3': 2, '3x1x1': 1}, in_channels=3,
+                       bias=True).to(device)
+    x = torch.zeros(0, 3, 2, 4, 4, device=device, requires_grad=True)
+    y = fused_forward(layer, x)
+    assert y.shape == (0, 3, 2, 4, 4)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    for branch in layer.branches.values():
+        assert not branch.weight.grad.any() and not branch.bias.grad.any()

@@ -47,7 +47,7 @@ def test_strides_with_bias(stride, size):
 def test_several_tiles_per_axis():
     # 20 input channels (two 16-channel chunks), a shape of 18 channels
     # (two output tiles) and 72 positions (two 64-row tiles).
-    layer = make_layer({'3x3x3': 1, '1x3x3': 18, '3x1x1': 0},
+    layer = make_layer({'3x3x3': 0, '1x3x3': 18, '3x1x1': 1},
                        in_channels=20, bias=True)
     check_against_reference(layer, size=(2, 1, 6, 6))
 
