@@ -55,8 +55,8 @@ NETWORK_TARGET = 0.80
 
 def flop_ratio(layer: CAKESConv3d) -> float:
     """Multiply-adds of the layer over those of its dense k x k x k conv."""
-    dense = layer.out_channels * parse_shape(
-        'x'.join(map(str, layer.kernel_size))).volume
+    dense = layer.out_channels * parse_shape('x'.join(
+        map(str, layer.kernel_size))).volume
     return sum(n * parse_shape(s).volume
                for s, n in layer.counts.items()) / dense
 
@@ -73,11 +73,12 @@ def _cakes_layers(name: str, shape: Sequence[int], device: str):
     return layer_inputs(backbone, shape)
 
 
-def equivalence_rows(name: str = 'cakes123d_p',
-                     shape: Sequence[int] = (2, 3, 8, 224, 224),
-                     device: str = 'cuda',
-                     modes: Sequence[str] = tuple(EQUIVALENCE_MODES)
-                     ) -> List[dict]:
+def equivalence_rows(
+    name: str = 'cakes123d_p',
+    shape: Sequence[int] = (2, 3, 8, 224, 224),
+    device: str = 'cuda',
+    modes: Sequence[str] = tuple(EQUIVALENCE_MODES)
+) -> List[dict]:
     """Fused vs reference for every CAKES layer of a backbone.
 
     Args:
@@ -99,9 +100,14 @@ def equivalence_rows(name: str = 'cakes123d_p',
             errors = relative_errors(layer, size, dtype, device, allow_tf32)
             worst = max(errors.values())
             rows.append(
-                dict(layer=path, mode=mode, input=list(in_shape),
-                     max_rel_error=worst, tolerance=tol, ok=worst < tol,
-                     errors=errors))
+                dict(
+                    layer=path,
+                    mode=mode,
+                    input=list(in_shape),
+                    max_rel_error=worst,
+                    tolerance=tol,
+                    ok=worst < tol,
+                    errors=errors))
     return rows
 
 
@@ -175,19 +181,23 @@ def layer_rows(name: str = 'cakes123d_p',
         ``train_ratio`` / ``forward_ratio`` to ``cudnn_dense``.
     """
     rows = []
-    for path, (layer, in_shape, out_shape) in _cakes_layers(
-            name, shape, device).items():
+    for path, (layer, in_shape,
+               out_shape) in _cakes_layers(name, shape, device).items():
         layer = layer.to(dtype)
-        x = torch.randn(in_shape, device=device, dtype=dtype).contiguous(
-            memory_format=_CL)
+        x = torch.randn(
+            in_shape, device=device, dtype=dtype).contiguous(memory_format=_CL)
         found, skipped = _candidates(layer, x, impls)
         found['cudnn_dense'] = _dense_conv(layer).to(
             device=device, dtype=dtype, memory_format=_CL)
         fns = {k: _layer_fns(m, x) for k, m in found.items()}
-        fwd = interleaved_times({k: f[0] for k, f in fns.items()}, device,
-                                warmup, repeats)
-        train = interleaved_times({k: f[1] for k, f in fns.items()}, device,
-                                  warmup, repeats)
+        fwd = interleaved_times({
+            k: f[0]
+            for k, f in fns.items()
+        }, device, warmup, repeats)
+        train = interleaved_times({
+            k: f[1]
+            for k, f in fns.items()
+        }, device, warmup, repeats)
         med = {
             k: (sorted(fwd[k])[len(fwd[k]) // 2],
                 sorted(train[k])[len(train[k]) // 2])
@@ -204,9 +214,12 @@ def layer_rows(name: str = 'cakes123d_p',
                 target=layer_target(layer),
                 skipped=skipped,
                 times={
-                    k: dict(forward_ms=f * 1e3, train_ms=t * 1e3,
-                            forward_ratio=f / dense_fwd,
-                            train_ratio=t / dense_train)
+                    k:
+                    dict(
+                        forward_ms=f * 1e3,
+                        train_ms=t * 1e3,
+                        forward_ratio=f / dense_fwd,
+                        train_ratio=t / dense_train)
                     for k, (f, t) in med.items()
                 }))
         del found, fns
@@ -216,12 +229,14 @@ def layer_rows(name: str = 'cakes123d_p',
 
 
 def _train_step(backbone: nn.Module, x: torch.Tensor, dtype: torch.dtype):
+
     def step():
         backbone.zero_grad(set_to_none=True)
         with torch.autocast(x.device.type, dtype=dtype):
             out = backbone(x)
         out = out if isinstance(out, torch.Tensor) else out[-1]
         out.float().mean().backward()
+
     return step
 
 
@@ -244,22 +259,24 @@ def network_rows(models: Sequence[str] = ('cakes123d_p', 'cakes12d_p',
         median to the reference), ``peak_mb`` and, for ``cakes123d_p``,
         ``target``.
     """
-    x = torch.randn(tuple(shape), device=device).contiguous(
-        memory_format=_CL)
+    x = torch.randn(tuple(shape), device=device).contiguous(memory_format=_CL)
     ref = build_backbone(reference).to(device=device, memory_format=_CL)
     ref_step = _train_step(ref, x, dtype)
     rows = []
     for model in models:
         for impl in impls:
-            net = build_backbone(model, impl=impl).to(
-                device=device, memory_format=_CL)
+            net = build_backbone(
+                model, impl=impl).to(
+                    device=device, memory_format=_CL)
             step = _train_step(net, x, dtype)
             cuda = torch.device(device).type == 'cuda'
             if cuda:
                 torch.cuda.reset_peak_memory_stats(device)
             try:
-                times = interleaved_times(
-                    {'net': step, 'ref': ref_step}, device, warmup, repeats)
+                times = interleaved_times({
+                    'net': step,
+                    'ref': ref_step
+                }, device, warmup, repeats)
                 error = None
             except Exception as exc:  # one failing impl keeps the table
                 times, error = None, f'{type(exc).__name__}: {exc}'
@@ -267,8 +284,8 @@ def network_rows(models: Sequence[str] = ('cakes123d_p', 'cakes12d_p',
             if times is None:
                 row['error'] = error
             else:
-                ratios = sorted(a / b for a, b in zip(times['net'],
-                                                      times['ref']))
+                ratios = sorted(a / b
+                                for a, b in zip(times['net'], times['ref']))
                 row.update(
                     step_ms=sorted(times['net'])[repeats // 2] * 1e3,
                     reference_ms=sorted(times['ref'])[repeats // 2] * 1e3,
@@ -284,7 +301,8 @@ def network_rows(models: Sequence[str] = ('cakes123d_p', 'cakes12d_p',
     return rows
 
 
-def format_table(layer: List[dict], network: List[dict],
+def format_table(layer: List[dict],
+                 network: List[dict],
                  equivalence: Optional[List[dict]] = None) -> str:
     """A short plain-text summary of the three parts."""
     lines = []
@@ -292,18 +310,17 @@ def format_table(layer: List[dict], network: List[dict],
         bad = [r for r in equivalence if not r['ok']]
         worst = {}
         for r in equivalence:
-            worst[r['mode']] = max(worst.get(r['mode'], 0.0),
-                                   r['max_rel_error'])
-        lines.append('equivalence: ' + ', '.join(
-            f'{m} worst {e:.2e}' for m, e in worst.items()) +
+            worst[r['mode']] = max(
+                worst.get(r['mode'], 0.0), r['max_rel_error'])
+        lines.append('equivalence: ' + ', '.join(f'{m} worst {e:.2e}'
+                                                 for m, e in worst.items()) +
                      f'; {len(bad)} of {len(equivalence)} above tolerance')
     if layer:
         impls = [k for k in layer[0]['times'] if k != 'cudnn_dense']
         lines.append('per layer: forward+backward time / cuDNN dense '
                      '(forward in brackets)')
         lines.append(f'{"layer":16s} {"cin":>4s} {"flops":>6s} '
-                     f'{"target":>6s} ' +
-                     ' '.join(f'{k:>15s}' for k in impls))
+                     f'{"target":>6s} ' + ' '.join(f'{k:>15s}' for k in impls))
         for r in layer:
             cells = []
             for k in impls:

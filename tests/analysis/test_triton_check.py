@@ -12,8 +12,8 @@ from cakes_mmaction.analysis.triton_check import (flop_ratio, format_table,
 from cakes_mmaction.cost import LayerGeometry, layer_cost
 from cakes_mmaction.layers import CAKESConv3d
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _TINY = (1, 3, 2, 32, 32)
 
@@ -22,13 +22,12 @@ def test_flop_ratio_agrees_with_the_cost_model():
     counts = {'3x3x3': 28, '1x3x3': 35, '3x1x1': 1}
     layer = CAKESConv3d(64, counts)
     cost = layer_cost(LayerGeometry('l', 64, 64, (8, 56, 56)), counts)
-    dense = layer_cost(LayerGeometry('l', 64, 64, (8, 56, 56)),
-                       {'3x3x3': 64})
-    want = sum(c.flops for c in cost.values()) / sum(
-        c.flops for c in dense.values())
+    dense = layer_cost(LayerGeometry('l', 64, 64, (8, 56, 56)), {'3x3x3': 64})
+    want = sum(c.flops for c in cost.values()) / sum(c.flops
+                                                     for c in dense.values())
     assert flop_ratio(layer) == pytest.approx(want)
-    assert flop_ratio(layer) == pytest.approx((28 * 27 + 35 * 9 + 3) /
-                                              (64 * 27))
+    assert flop_ratio(layer) == pytest.approx(
+        (28 * 27 + 35 * 9 + 3) / (64 * 27))
 
 
 def test_targets_by_width():
@@ -41,11 +40,20 @@ def test_targets_by_width():
 @pytest.fixture(scope='module')
 def tiny_tables():
     torch.manual_seed(0)
-    layers = layer_rows(shape=_TINY, dtype=torch.float32,
-                        impls=('triton', 'reference'), device='cpu',
-                        warmup=0, repeats=1)
-    networks = network_rows(models=('cakes123d_p', ), impls=('reference', ),
-                            shape=_TINY, device='cpu', warmup=0, repeats=1)
+    layers = layer_rows(
+        shape=_TINY,
+        dtype=torch.float32,
+        impls=('triton', 'reference'),
+        device='cpu',
+        warmup=0,
+        repeats=1)
+    networks = network_rows(
+        models=('cakes123d_p', ),
+        impls=('reference', ),
+        shape=_TINY,
+        device='cpu',
+        warmup=0,
+        repeats=1)
     return layers, networks
 
 

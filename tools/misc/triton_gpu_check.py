@@ -21,8 +21,9 @@ import sys
 import time
 
 sys.path.insert(
-    0, os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))
+    0,
+    os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import torch  # noqa: E402
 
@@ -34,36 +35,59 @@ _DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', required=True,
-                        help='folder for triton_gpu_check.json')
-    parser.add_argument('--shape', type=int, nargs=5,
-                        default=[8, 3, 8, 224, 224],
-                        metavar=('N', 'C', 'T', 'H', 'W'),
-                        help='network input of the timings')
-    parser.add_argument('--check-shape', type=int, nargs=5,
-                        default=[2, 3, 8, 224, 224],
-                        metavar=('N', 'C', 'T', 'H', 'W'),
-                        help='network input of the equivalence checks')
-    parser.add_argument('--dtype', choices=sorted(_DTYPES), default='bf16',
-                        help='dtype of the timings')
-    parser.add_argument('--modes', nargs='+', default=['bf16', 'tf32'],
-                        choices=list(triton_check.EQUIVALENCE_MODES),
-                        help='equivalence checks (fp32: IEEE, < 1e-5)')
-    parser.add_argument('--impls', nargs='+',
-                        default=['triton', 'dense', 'taps', 'fast',
-                                 'reference'],
-                        help='impls of the per-layer table')
-    parser.add_argument('--network-impls', nargs='+',
-                        default=['triton', 'auto', 'dense'],
-                        help='impls of the network table')
-    parser.add_argument('--models', nargs='+',
-                        default=['cakes123d_p', 'cakes12d_p', 'cakes23d_p'],
-                        help='backbones of the network table')
-    parser.add_argument('--repeats', type=int, default=10,
-                        help='timed rounds (medians are reported)')
-    parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['equivalence', 'layers', 'networks'],
-                        help='parts not to run')
+    parser.add_argument(
+        '--out', required=True, help='folder for triton_gpu_check.json')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=5,
+        default=[8, 3, 8, 224, 224],
+        metavar=('N', 'C', 'T', 'H', 'W'),
+        help='network input of the timings')
+    parser.add_argument(
+        '--check-shape',
+        type=int,
+        nargs=5,
+        default=[2, 3, 8, 224, 224],
+        metavar=('N', 'C', 'T', 'H', 'W'),
+        help='network input of the equivalence checks')
+    parser.add_argument(
+        '--dtype',
+        choices=sorted(_DTYPES),
+        default='bf16',
+        help='dtype of the timings')
+    parser.add_argument(
+        '--modes',
+        nargs='+',
+        default=['bf16', 'tf32'],
+        choices=list(triton_check.EQUIVALENCE_MODES),
+        help='equivalence checks (fp32: IEEE, < 1e-5)')
+    parser.add_argument(
+        '--impls',
+        nargs='+',
+        default=['triton', 'dense', 'taps', 'fast', 'reference'],
+        help='impls of the per-layer table')
+    parser.add_argument(
+        '--network-impls',
+        nargs='+',
+        default=['triton', 'auto', 'dense'],
+        help='impls of the network table')
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        default=['cakes123d_p', 'cakes12d_p', 'cakes23d_p'],
+        help='backbones of the network table')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=10,
+        help='timed rounds (medians are reported)')
+    parser.add_argument(
+        '--skip',
+        nargs='*',
+        default=[],
+        choices=['equivalence', 'layers', 'networks'],
+        help='parts not to run')
     return parser.parse_args(argv)
 
 
@@ -83,9 +107,11 @@ def _environment() -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not torch.cuda.is_available():
-        print('triton_gpu_check: no CUDA device; this check measures the '
-              'compiled kernels on a GPU (CPU tests: pytest '
-              'tests/layers/triton_conv)', file=sys.stderr)
+        print(
+            'triton_gpu_check: no CUDA device; this check measures the '
+            'compiled kernels on a GPU (CPU tests: pytest '
+            'tests/layers/triton_conv)',
+            file=sys.stderr)
         return 2
     torch.backends.cudnn.benchmark = True
     os.makedirs(args.out, exist_ok=True)
@@ -104,17 +130,23 @@ def main(argv=None) -> int:
     dtype = _DTYPES[args.dtype]
     if 'layers' not in args.skip:
         result['layers'] = triton_check.layer_rows(
-            shape=args.shape, dtype=dtype, impls=args.impls,
+            shape=args.shape,
+            dtype=dtype,
+            impls=args.impls,
             repeats=args.repeats)
         save()
     if 'networks' not in args.skip:
         result['networks'] = triton_check.network_rows(
-            models=args.models, impls=args.network_impls, shape=args.shape,
-            dtype=dtype, repeats=args.repeats)
+            models=args.models,
+            impls=args.network_impls,
+            shape=args.shape,
+            dtype=dtype,
+            repeats=args.repeats)
         save()
-    print(triton_check.format_table(result.get('layers', []),
-                                    result.get('networks', []),
-                                    result.get('equivalence')))
+    print(
+        triton_check.format_table(
+            result.get('layers', []), result.get('networks', []),
+            result.get('equivalence')))
     print(f'written: {path}')
     bad = [r for r in result.get('equivalence', []) if not r['ok']]
     return 1 if bad else 0

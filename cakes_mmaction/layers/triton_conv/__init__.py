@@ -12,5 +12,7 @@ from . import impl  # noqa: F401  (registers 'triton')
 from .fused import fused_forward, unavailable_reason
 from .geometry import ConvGeometry, layer_geometry, pack_weights
 
-__all__ = ['fused_forward', 'unavailable_reason', 'ConvGeometry',
-           'layer_geometry', 'pack_weights']
+__all__ = [
+    'fused_forward', 'unavailable_reason', 'ConvGeometry', 'layer_geometry',
+    'pack_weights'
+]

@@ -17,8 +17,7 @@ _DTYPES = {'bf16': 'ieee', 'fp16': 'ieee', 'fp32': 'tf32'}
 
 def _signature(fn, pointers: Dict[str, str], constexprs: dict) -> dict:
     return {
-        name: 'constexpr' if name in constexprs else pointers.get(
-            name, 'i32')
+        name: 'constexpr' if name in constexprs else pointers.get(name, 'i32')
         for name in fn.arg_names
     }
 
@@ -50,8 +49,8 @@ def compile_kernels(arch: int = 90,
     target = GPUTarget('cuda', arch, 32)
     jobs = [('fwd', kernels.cakes_fwd_kernel, dict(HAS_BIAS=True),
              ('x_ptr', 'w_ptr', 'b_ptr', 'y_ptr')),
-            ('dgrad', kernels.cakes_dgrad_kernel, {},
-             ('gy_ptr', 'w_ptr', 'gx_ptr')),
+            ('dgrad', kernels.cakes_dgrad_kernel, {}, ('gy_ptr', 'w_ptr',
+                                                       'gx_ptr')),
             ('wgrad', kernels.cakes_wgrad_kernel, dict(ATOMIC=False),
              ('x_ptr', 'gy_ptr'))]
     shared = {}
@@ -59,21 +58,23 @@ def compile_kernels(arch: int = 90,
         for name, tuner, consts, data in jobs:
             fn = tuner.fn
             pointers = {p: f'*{dtype}' for p in data}
-            pointers.update(tab_ptr='*i32', tap_ptr='*i32',
-                            part_ptr='*fp32')
+            pointers.update(tab_ptr='*i32', tap_ptr='*i32', part_ptr='*fp32')
             configs = tuner.configs if all_configs else tuner.configs[:1]
             for config in configs:
-                constexprs = dict(consts, PRECISION=_DTYPES[dtype],
-                                  **config.kwargs)
+                constexprs = dict(
+                    consts, PRECISION=_DTYPES[dtype], **config.kwargs)
                 if 'NUM_SHAPES' in fn.arg_names:
                     constexprs['NUM_SHAPES'] = num_shapes
                 source = ASTSource(
-                    fn=fn, signature=_signature(fn, pointers, constexprs),
+                    fn=fn,
+                    signature=_signature(fn, pointers, constexprs),
                     constexprs=constexprs)
                 kernel = triton.compile(
-                    source, target=target,
-                    options=dict(num_warps=config.num_warps,
-                                 num_stages=config.num_stages))
+                    source,
+                    target=target,
+                    options=dict(
+                        num_warps=config.num_warps,
+                        num_stages=config.num_stages))
                 blocks = 'x'.join(str(v) for v in config.kwargs.values())
                 shared[f'{name}:{dtype}:{blocks}'] = kernel.metadata.shared
     return shared
@@ -82,8 +83,11 @@ def compile_kernels(arch: int = 90,
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--arch', type=int, default=90)
-    parser.add_argument('--dtypes', nargs='+', default=['bf16', 'fp32'],
-                        choices=sorted(_DTYPES))
+    parser.add_argument(
+        '--dtypes',
+        nargs='+',
+        default=['bf16', 'fp32'],
+        choices=sorted(_DTYPES))
     parser.add_argument('--first-only', action='store_true')
     args = parser.parse_args(argv)
     for key, size in compile_kernels(args.arch, args.dtypes,

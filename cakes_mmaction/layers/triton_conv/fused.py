@@ -17,8 +17,10 @@ from ..impl_registry import cached_weights
 from .geometry import layer_geometry, pack_weights
 from .op import triton_conv3d
 
-__all__ = ['fused_forward', 'unavailable_reason', 'compute_dtype',
-           'kernels_interpreted', 'triton_import_error']
+__all__ = [
+    'fused_forward', 'unavailable_reason', 'compute_dtype',
+    'kernels_interpreted', 'triton_import_error'
+]
 
 _CL = torch.channels_last_3d
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -134,8 +136,9 @@ def fused_forward(layer, x: torch.Tensor) -> torch.Tensor:
         Tensor: Output equal to the reference forward's.
     """
     dtype = compute_dtype(x)
-    record = torch.is_grad_enabled() and (
-        x.requires_grad or any(p.requires_grad for p in layer.parameters()))
+    record = torch.is_grad_enabled() and (x.requires_grad
+                                          or any(p.requires_grad
+                                                 for p in layer.parameters()))
     weight, bias = _packed(layer, dtype, record)
     counts, dims, stride = layer_geometry(layer).as_lists()
     x = x.to(dtype).contiguous(memory_format=_CL)

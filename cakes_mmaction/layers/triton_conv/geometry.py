@@ -42,8 +42,9 @@ class ConvGeometry:
                              f'{self.counts} and {self.dims}')
         if any(n <= 0 for n in self.counts):
             raise ValueError(f'counts must be positive, got {self.counts}')
-        if any(len(d) != 3 or min(d) < 1 or any(e % 2 == 0 for e in d)
-               for d in self.dims):
+        if any(
+                len(d) != 3 or min(d) < 1 or any(e % 2 == 0 for e in d)
+                for d in self.dims):
             raise ValueError(f'extents must be positive odd (t, h, w), got '
                              f'{self.dims}')
         if len(self.stride) != 3 or min(self.stride) < 1:
@@ -62,8 +63,8 @@ class ConvGeometry:
 
     def as_lists(self) -> Tuple[List[int], List[int], List[int]]:
         """``(counts, flat dims, stride)`` as plain int lists."""
-        return (list(self.counts), [e for d in self.dims for e in d],
-                list(self.stride))
+        return (list(self.counts), [e for d in self.dims
+                                    for e in d], list(self.stride))
 
     @property
     def out_channels(self) -> int:
@@ -97,9 +98,9 @@ class ConvGeometry:
         rows, channel, offset = [], 0, 0
         for n, (t, h, w), size in zip(self.counts, self.dims,
                                       self.weight_sizes(in_channels)):
-            rows.append(
-                [n, channel, offset, t, h, w, t // 2, h // 2, w // 2,
-                 t * h * w])
+            rows.append([
+                n, channel, offset, t, h, w, t // 2, h // 2, w // 2, t * h * w
+            ])
             channel += n
             offset += size
         return rows
@@ -152,8 +153,7 @@ def pack_weights(weights: Sequence[torch.Tensor]) -> torch.Tensor:
 
     Differentiable: autograd maps the packed gradient back to each branch.
     """
-    return torch.cat(
-        [w.permute(2, 3, 4, 1, 0).reshape(-1) for w in weights])
+    return torch.cat([w.permute(2, 3, 4, 1, 0).reshape(-1) for w in weights])
 
 
 def unpack_weights(packed: torch.Tensor, geometry: ConvGeometry,
@@ -161,8 +161,7 @@ def unpack_weights(packed: torch.Tensor, geometry: ConvGeometry,
     """Inverse of :func:`pack_weights` (views where possible)."""
     out: List[torch.Tensor] = []
     for part, n, dims in zip(
-            packed.split(geometry.weight_sizes(in_channels)),
-            geometry.counts, geometry.dims):
-        out.append(
-            part.view(*dims, in_channels, n).permute(4, 3, 0, 1, 2))
+            packed.split(geometry.weight_sizes(in_channels)), geometry.counts,
+            geometry.dims):
+        out.append(part.view(*dims, in_channels, n).permute(4, 3, 0, 1, 2))
     return out

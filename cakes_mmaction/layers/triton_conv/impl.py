@@ -27,8 +27,7 @@ class TritonImpl(CAKESImpl):
     def forward(self, layer, x: torch.Tensor) -> torch.Tensor:
         return fused_forward(layer, x)
 
-    def peak_bytes(self, layer, x: torch.Tensor,
-                   train: bool) -> Optional[int]:
+    def peak_bytes(self, layer, x: torch.Tensor, train: bool) -> Optional[int]:
         # Only ever run on CUDA, where auto reads the allocator's peak;
         # None keeps auto from choosing it on devices without one.
         return None

@@ -36,8 +36,10 @@ def autotune_configs(gpu, interpreter, interpreted=INTERPRETED):
     """
     keys = ('BLOCK_M', 'BLOCK_N', 'BLOCK_K')
     if interpreted:
-        return [triton.Config(dict(zip(keys, interpreter)), num_warps=4,
-                              num_stages=1)]
+        return [
+            triton.Config(
+                dict(zip(keys, interpreter)), num_warps=4, num_stages=1)
+        ]
     return [
         triton.Config(dict(zip(keys, blocks)), num_warps=w, num_stages=s)
         for blocks, w, s in gpu
@@ -66,14 +68,14 @@ def _split_position(offs, T, H, W):
     return rest // T, t, h, w
 
 
-@triton.autotune(configs=_FWD_CONFIGS,
-                 key=['M', 'C', 'C_out', 'NUM_SHAPES', 'PRECISION'])
+@triton.autotune(
+    configs=_FWD_CONFIGS, key=['M', 'C', 'C_out', 'NUM_SHAPES', 'PRECISION'])
 @triton.jit
-def cakes_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, tab_ptr, M, C, T, H, W,
-                     To, Ho, Wo, C_out, s_t, s_h, s_w,
-                     NUM_SHAPES: tl.constexpr, HAS_BIAS: tl.constexpr,
-                     PRECISION: tl.constexpr, BLOCK_M: tl.constexpr,
-                     BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def cakes_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, tab_ptr, M, C, T, H, W, To,
+                     Ho, Wo, C_out, s_t, s_h, s_w, NUM_SHAPES: tl.constexpr,
+                     HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                     BLOCK_K: tl.constexpr):
     """y[m, co] = sum over the taps of co's shape and C_in, plus bias."""
     pid = tl.program_id(0)
     # Channel blocks never straddle two shapes: each shape's channels are
@@ -126,30 +128,33 @@ def cakes_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, tab_ptr, M, C, T, H, W,
                 for k0 in range(0, C, BLOCK_K):
                     kk = k0 + offs_k
                     k_mask = kk < C
-                    a = tl.load(x_row[:, None] + kk[None, :],
-                                mask=ok[:, None] & k_mask[None, :],
-                                other=0.0)
-                    b = tl.load(w_tap + kk[:, None] * n_s + offs_n[None, :],
-                                mask=k_mask[:, None] & n_mask[None, :],
-                                other=0.0)
+                    a = tl.load(
+                        x_row[:, None] + kk[None, :],
+                        mask=ok[:, None] & k_mask[None, :],
+                        other=0.0)
+                    b = tl.load(
+                        w_tap + kk[:, None] * n_s + offs_n[None, :],
+                        mask=k_mask[:, None] & n_mask[None, :],
+                        other=0.0)
                     acc = tl.dot(a, b, acc, input_precision=PRECISION)
                 w_tap += C * n_s
     if HAS_BIAS:
         bias = tl.load(b_ptr + co_off + offs_n, mask=n_mask, other=0.0)
         acc += bias.to(tl.float32)[None, :]
     y = y_ptr + offs_m.to(tl.int64)[:, None] * C_out + co_off + offs_n[None, :]
-    tl.store(y, acc.to(y_ptr.dtype.element_ty),
-             mask=m_mask[:, None] & n_mask[None, :])
+    tl.store(
+        y,
+        acc.to(y_ptr.dtype.element_ty),
+        mask=m_mask[:, None] & n_mask[None, :])
 
 
-@triton.autotune(configs=_DGRAD_CONFIGS,
-                 key=['M', 'C', 'C_out', 'NUM_SHAPES', 'PRECISION'])
+@triton.autotune(
+    configs=_DGRAD_CONFIGS, key=['M', 'C', 'C_out', 'NUM_SHAPES', 'PRECISION'])
 @triton.jit
-def cakes_dgrad_kernel(gy_ptr, w_ptr, gx_ptr, tab_ptr, M, C, T, H, W, To,
-                       Ho, Wo, C_out, s_t, s_h, s_w,
-                       NUM_SHAPES: tl.constexpr, PRECISION: tl.constexpr,
-                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                       BLOCK_K: tl.constexpr):
+def cakes_dgrad_kernel(gy_ptr, w_ptr, gx_ptr, tab_ptr, M, C, T, H, W, To, Ho,
+                       Wo, C_out, s_t, s_h, s_w, NUM_SHAPES: tl.constexpr,
+                       PRECISION: tl.constexpr, BLOCK_M: tl.constexpr,
+                       BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """gx[m, ci] = sum over shapes, their taps and channels of gy * w.
 
     M counts input positions; one program owns a (positions, C_in) tile
@@ -186,40 +191,44 @@ def cakes_dgrad_kernel(gy_ptr, w_ptr, gx_ptr, tab_ptr, M, C, T, H, W, To,
                 t_o < To)
             for d_h in range(0, k_h):
                 h_o = (h_n - d_h) // s_h
-                ok_h = ok_t & (h_n - d_h >= 0) & (
-                    (h_n - d_h) % s_h == 0) & (h_o < Ho)
+                ok_h = ok_t & (h_n - d_h >= 0) & ((h_n - d_h) % s_h == 0) & (
+                    h_o < Ho)
                 row_h = (n_idx * To + t_o) * Ho + h_o
                 for d_w in range(0, k_w):
                     w_o = (w_n - d_w) // s_w
-                    ok = ok_h & (w_n - d_w >= 0) & (
-                        (w_n - d_w) % s_w == 0) & (w_o < Wo)
+                    ok = ok_h & (w_n - d_w >= 0) & ((w_n - d_w) % s_w == 0) & (
+                        w_o < Wo)
                     gy_row = gy_s + (row_h * Wo + w_o).to(tl.int64) * C_out
                     for k0 in range(0, n_s, BLOCK_K):
                         kk = k0 + offs_k
                         k_mask = kk < n_s
-                        a = tl.load(gy_row[:, None] + kk[None, :],
-                                    mask=ok[:, None] & k_mask[None, :],
-                                    other=0.0)
-                        b = tl.load(w_tap + offs_c[None, :] * n_s +
-                                    kk[:, None],
-                                    mask=k_mask[:, None] & c_mask[None, :],
-                                    other=0.0)
+                        a = tl.load(
+                            gy_row[:, None] + kk[None, :],
+                            mask=ok[:, None] & k_mask[None, :],
+                            other=0.0)
+                        b = tl.load(
+                            w_tap + offs_c[None, :] * n_s + kk[:, None],
+                            mask=k_mask[:, None] & c_mask[None, :],
+                            other=0.0)
                         acc = tl.dot(a, b, acc, input_precision=PRECISION)
                     w_tap += C * n_s
     gx = gx_ptr + offs_m.to(tl.int64)[:, None] * C + offs_c[None, :]
-    tl.store(gx, acc.to(gx_ptr.dtype.element_ty),
-             mask=m_mask[:, None] & c_mask[None, :])
+    tl.store(
+        gx,
+        acc.to(gx_ptr.dtype.element_ty),
+        mask=m_mask[:, None] & c_mask[None, :])
 
 
-@triton.autotune(configs=_WGRAD_CONFIGS,
-                 key=['M', 'C', 'C_out', 'MAX_N', 'PRECISION'],
-                 reset_to_zero=['part_ptr'])
+@triton.autotune(
+    configs=_WGRAD_CONFIGS,
+    key=['M', 'C', 'C_out', 'MAX_N', 'PRECISION'],
+    reset_to_zero=['part_ptr'])
 @triton.jit
-def cakes_wgrad_kernel(x_ptr, gy_ptr, part_ptr, tap_ptr, M, C, T, H, W, To,
-                       Ho, Wo, C_out, s_t, s_h, s_w, MAX_N, chunk,
-                       part_stride, ATOMIC: tl.constexpr,
-                       PRECISION: tl.constexpr, BLOCK_M: tl.constexpr,
-                       BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def cakes_wgrad_kernel(x_ptr, gy_ptr, part_ptr, tap_ptr, M, C, T, H, W, To, Ho,
+                       Wo, C_out, s_t, s_h, s_w, MAX_N, chunk, part_stride,
+                       ATOMIC: tl.constexpr, PRECISION: tl.constexpr,
+                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                       BLOCK_K: tl.constexpr):
     """dw[tap][ci, co] = sum over output positions of x(shifted) * gy.
 
     Axis 0: (shape, tap) rows of the tap table times (C_in, n) tiles;
@@ -259,19 +268,24 @@ def cakes_wgrad_kernel(x_ptr, gy_ptr, part_ptr, tap_ptr, M, C, T, H, W, To,
         h_i = h_o * s_h + o_h
         w_i = w_o * s_w + o_w
         ok = m_mask & (t_i >= 0) & (t_i < T) & (h_i >= 0) & (h_i < H) & (
-            w_i >= 0) & (w_i < W)
-        x_row = x_ptr + (((n_idx * T + t_i) * H + h_i) * W +
-                         w_i).to(tl.int64) * C
-        a = tl.load(x_row[None, :] + offs_ci[:, None],
-                    mask=ci_mask[:, None] & ok[None, :], other=0.0)
-        b = tl.load(gy_ptr + offs_m.to(tl.int64)[:, None] * C_out + co_off +
-                    offs_co[None, :],
-                    mask=m_mask[:, None] & co_mask[None, :], other=0.0)
+            w_i >= 0) & (
+                w_i < W)
+        x_row = x_ptr + ((
+            (n_idx * T + t_i) * H + h_i) * W + w_i).to(tl.int64) * C
+        a = tl.load(
+            x_row[None, :] + offs_ci[:, None],
+            mask=ci_mask[:, None] & ok[None, :],
+            other=0.0)
+        b = tl.load(
+            gy_ptr + offs_m.to(tl.int64)[:, None] * C_out + co_off +
+            offs_co[None, :],
+            mask=m_mask[:, None] & co_mask[None, :],
+            other=0.0)
         acc = tl.dot(a, b, acc, input_precision=PRECISION)
     mask = ci_mask[:, None] & co_mask[None, :]
     dst = w_off + offs_ci[:, None] * n_s + offs_co[None, :]
     if ATOMIC:
         tl.atomic_add(part_ptr + dst, acc, mask=mask)
     else:
-        tl.store(part_ptr + split.to(tl.int64) * part_stride + dst, acc,
-                 mask=mask)
+        tl.store(
+            part_ptr + split.to(tl.int64) * part_stride + dst, acc, mask=mask)

@@ -96,7 +96,9 @@ def conv_forward(x: torch.Tensor, weight: torch.Tensor,
                          f'got {bias.numel()}')
     to, ho, wo = geometry.output_thw((t, h, w))
     c_out = geometry.out_channels
-    y = torch.empty((n, c_out, to, ho, wo), dtype=x.dtype, device=x.device,
+    y = torch.empty((n, c_out, to, ho, wo),
+                    dtype=x.dtype,
+                    device=x.device,
                     memory_format=_CL)
     m = n * to * ho * wo
     if m == 0:
@@ -110,9 +112,23 @@ def conv_forward(x: torch.Tensor, weight: torch.Tensor,
 
     with _device(x):
         kernels.cakes_fwd_kernel[grid](
-            x, weight, bias if bias is not None else weight, y, table, m, c,
-            t, h, w, to, ho, wo, c_out, *geometry.stride,
-            NUM_SHAPES=len(counts), HAS_BIAS=bias is not None,
+            x,
+            weight,
+            bias if bias is not None else weight,
+            y,
+            table,
+            m,
+            c,
+            t,
+            h,
+            w,
+            to,
+            ho,
+            wo,
+            c_out,
+            *geometry.stride,
+            NUM_SHAPES=len(counts),
+            HAS_BIAS=bias is not None,
             PRECISION=precision(x.dtype))
     return y
 
@@ -137,8 +153,8 @@ def conv_input_grad(grad_y: torch.Tensor, weight: torch.Tensor,
     if weight.dtype != grad_y.dtype:
         raise ValueError(f'weight {weight.dtype} and output gradient '
                          f'{grad_y.dtype} must have one dtype')
-    gx = torch.empty(x_shape, dtype=grad_y.dtype, device=grad_y.device,
-                     memory_format=_CL)
+    gx = torch.empty(
+        x_shape, dtype=grad_y.dtype, device=grad_y.device, memory_format=_CL)
     m = n * t * h * w
     if m == 0:
         return gx
@@ -150,14 +166,26 @@ def conv_input_grad(grad_y: torch.Tensor, weight: torch.Tensor,
 
     with _device(grad_y):
         kernels.cakes_dgrad_kernel[grid](
-            grad_y, weight, gx, table, m, c, t, h, w, to, ho, wo, c_out,
-            *geometry.stride, NUM_SHAPES=len(geometry.counts),
+            grad_y,
+            weight,
+            gx,
+            table,
+            m,
+            c,
+            t,
+            h,
+            w,
+            to,
+            ho,
+            wo,
+            c_out,
+            *geometry.stride,
+            NUM_SHAPES=len(geometry.counts),
             PRECISION=precision(grad_y.dtype))
     return gx
 
 
-def _split(m: int, tiles: int, weight_numel: int,
-           device: torch.device) -> int:
+def _split(m: int, tiles: int, weight_numel: int, device: torch.device) -> int:
     # Enough programs to fill the device about four times over, with at
     # least 512 positions per split and the fp32 partials under 1 GiB.
     if device.type == 'cuda':
@@ -201,7 +229,8 @@ def conv_weight_grad(x: torch.Tensor,
     pairs = taps.shape[0]
     max_n = max(geometry.counts)
     if split is None:
-        split = _split(m, pairs * triton.cdiv(c, 64) * triton.cdiv(max_n, 64),
+        split = _split(m,
+                       pairs * triton.cdiv(c, 64) * triton.cdiv(max_n, 64),
                        numel, x.device)
     # Chunks are whole multiples of every configuration's BLOCK_K.
     chunk = triton.cdiv(triton.cdiv(max(m, 1), split), 128) * 128
@@ -214,7 +243,8 @@ def conv_weight_grad(x: torch.Tensor,
     if atomic:
         part = torch.zeros((1, numel), dtype=torch.float32, device=x.device)
     else:  # every split writes all of its slice
-        part = torch.empty((split, numel), dtype=torch.float32,
+        part = torch.empty((split, numel),
+                           dtype=torch.float32,
                            device=x.device)
 
     def grid(meta):
@@ -223,8 +253,23 @@ def conv_weight_grad(x: torch.Tensor,
 
     with _device(x):
         kernels.cakes_wgrad_kernel[grid](
-            x, grad_y, part, taps, m, c, t, h, w, to, ho, wo, c_out,
-            *geometry.stride, max_n, chunk, numel,
+            x,
+            grad_y,
+            part,
+            taps,
+            m,
+            c,
+            t,
+            h,
+            w,
+            to,
+            ho,
+            wo,
+            c_out,
+            *geometry.stride,
+            max_n,
+            chunk,
+            numel,
             ATOMIC=atomic,
             PRECISION=precision(x.dtype))
     return part[0] if part.shape[0] == 1 else part.sum(0)

@@ -14,8 +14,9 @@ from torch import Tensor
 
 from .geometry import ConvGeometry, output_size
 
-__all__ = ['triton_conv3d', 'triton_conv3d_input_grad',
-           'triton_conv3d_weight_grad']
+__all__ = [
+    'triton_conv3d', 'triton_conv3d_input_grad', 'triton_conv3d_weight_grad'
+]
 
 _CL = torch.channels_last_3d
 
@@ -58,8 +59,8 @@ def _(x, weight, bias, counts, dims, stride):
     return x.new_empty(size).contiguous(memory_format=_CL)
 
 
-@torch.library.custom_op('cakes_mmaction::triton_conv3d_input_grad',
-                         mutates_args=())
+@torch.library.custom_op(
+    'cakes_mmaction::triton_conv3d_input_grad', mutates_args=())
 def triton_conv3d_input_grad(grad_y: Tensor, weight: Tensor,
                              x_shape: List[int], counts: List[int],
                              dims: List[int], stride: List[int]) -> Tensor:
@@ -74,15 +75,13 @@ def _(grad_y, weight, x_shape, counts, dims, stride):
     return grad_y.new_empty(x_shape).contiguous(memory_format=_CL)
 
 
-@torch.library.custom_op('cakes_mmaction::triton_conv3d_weight_grad',
-                         mutates_args=())
+@torch.library.custom_op(
+    'cakes_mmaction::triton_conv3d_weight_grad', mutates_args=())
 def triton_conv3d_weight_grad(x: Tensor, grad_y: Tensor, counts: List[int],
-                              dims: List[int],
-                              stride: List[int]) -> Tensor:
+                              dims: List[int], stride: List[int]) -> Tensor:
     """Gradient of :func:`triton_conv3d` to the packed weight (fp32)."""
     return _launch().conv_weight_grad(
-        x.contiguous(memory_format=_CL),
-        grad_y.contiguous(memory_format=_CL),
+        x.contiguous(memory_format=_CL), grad_y.contiguous(memory_format=_CL),
         _geometry(counts, dims, stride))
 
 

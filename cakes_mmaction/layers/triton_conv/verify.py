@@ -87,6 +87,5 @@ def relative_errors(layer,
         errors[f'{name}.weight'] = rel_error(branch.weight.grad,
                                              ref.weight.grad)
         if branch.bias is not None:
-            errors[f'{name}.bias'] = rel_error(branch.bias.grad,
-                                               ref.bias.grad)
+            errors[f'{name}.bias'] = rel_error(branch.bias.grad, ref.bias.grad)
     return errors

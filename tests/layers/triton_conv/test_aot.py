@@ -11,8 +11,10 @@ import pytest
 
 
 def test_kernels_compile_for_sm90():
-    pytest.importorskip('triton', reason='triton is not installed (the '
-                        'tests requirements install it)')
+    pytest.importorskip(
+        'triton',
+        reason='triton is not installed (the '
+        'tests requirements install it)')
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (os.getcwd(), env.get('PYTHONPATH')) if p)
@@ -20,8 +22,11 @@ def test_kernels_compile_for_sm90():
             'compile_kernels\n'
             "for key, size in compile_kernels(90, ('bf16', )).items():\n"
             "    print(key, size)\n")
-    out = subprocess.run([sys.executable, '-c', code], env=env,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, '-c', code],
+                         env=env,
+                         capture_output=True,
+                         text=True,
+                         timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.split('\n')
     for kernel in ('fwd', 'dgrad', 'wgrad'):

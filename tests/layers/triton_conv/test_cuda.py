@@ -8,13 +8,13 @@ import torch
 
 from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.layers import CAKESConv3d
-
 from .triton_testing import check_against_reference
 
 pytestmark = [
     pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(),
-                       reason='needs a CUDA device (compiled triton)'),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason='needs a CUDA device (compiled triton)'),
 ]
 
 #: layer, input channels, input (T, H, W), spatial stride.
@@ -43,5 +43,10 @@ def _paper_layer(path, in_channels, stride):
 def test_paper_layers(path, in_channels, thw, stride, mode, dtype, tol,
                       allow_tf32):
     layer = _paper_layer(path, in_channels, stride)
-    check_against_reference(layer, size=(2, ) + thw, dtype=dtype, tol=tol,
-                            device='cuda', allow_tf32=allow_tf32)
+    check_against_reference(
+        layer,
+        size=(2, ) + thw,
+        dtype=dtype,
+        tol=tol,
+        device='cuda',
+        allow_tf32=allow_tf32)

@@ -11,8 +11,14 @@ from cakes_mmaction.layers.triton_conv.geometry import (ConvGeometry,
 
 
 def _layer():
-    return CAKESConv3d(4, {'3x3x3': 2, '1x3x3': 0, '3x1x1': 3},
-                       temporal_stride=2, spatial_stride=1)
+    return CAKESConv3d(
+        4, {
+            '3x3x3': 2,
+            '1x3x3': 0,
+            '3x1x1': 3
+        },
+        temporal_stride=2,
+        spatial_stride=1)
 
 
 def test_layer_geometry_keeps_shapes_with_channels_in_order():

@@ -13,7 +13,6 @@ from torch.utils.checkpoint import checkpoint
 
 from cakes_mmaction.layers import CAKESConv3d, get_impl, impl_names
 from cakes_mmaction.layers.triton_conv import fused
-
 from .triton_testing import kernel_device, make_layer, rel_error
 
 _COUNTS = {'3x3x3': 0, '1x3x3': 3, '3x1x1': 2}
@@ -23,8 +22,8 @@ _COUNTS = {'3x3x3': 0, '1x3x3': 3, '3x1x1': 2}
 def interpreter_allowed(monkeypatch):
     """Let ``impl='triton'`` take interpreted kernels (CPU CI only)."""
     device = kernel_device()
-    monkeypatch.setattr(get_impl('triton'), 'allow_interpreter',
-                        device == 'cpu')
+    monkeypatch.setattr(
+        get_impl('triton'), 'allow_interpreter', device == 'cpu')
     return device
 
 
@@ -59,8 +58,8 @@ def test_unavailable_reasons():
     layer = make_layer(_COUNTS, in_channels=4)
     reason = impl.available(layer, torch.zeros(1, 4, 3, 4, 4))
     assert 'CUDA' in reason  # so auto never picks it on a CPU
-    reason = fused.unavailable_reason(layer, torch.zeros(1, 5, 3, 4, 4),
-                                      allow_interpreter=True)
+    reason = fused.unavailable_reason(
+        layer, torch.zeros(1, 5, 3, 4, 4), allow_interpreter=True)
     if fused.kernels_interpreted():
         assert 'expected (N, 4, T, H, W)' in reason
         reason = fused.unavailable_reason(
@@ -72,8 +71,8 @@ def test_unavailable_reasons():
         assert 'dilation (1, 2, 1)' in reason
         # Dilation along an axis no shape spans changes nothing.
         temporal = CAKESConv3d(4, {'1x3x3': 2}, dilation=(2, 1, 1))
-        assert fused.unavailable_reason(
-            temporal, torch.zeros(1, 4, 3, 4, 4), True) is None
+        assert fused.unavailable_reason(temporal, torch.zeros(1, 4, 3, 4, 4),
+                                        True) is None
 
 
 def test_explicit_impl_without_device_says_why():
@@ -153,8 +152,8 @@ def test_torch_compile_full_graph(interpreter_allowed):
 def test_distributed_data_parallel(interpreter_allowed, tmp_path):
     device = interpreter_allowed
     backend = 'nccl' if device == 'cuda' else 'gloo'
-    dist.init_process_group(backend, init_method=f'file://{tmp_path}/pg',
-                            rank=0, world_size=1)
+    dist.init_process_group(
+        backend, init_method=f'file://{tmp_path}/pg', rank=0, world_size=1)
     try:
         ref, layer = _pair()
         ref, layer = ref.to(device), layer.to(device)
@@ -168,25 +167,27 @@ def test_distributed_data_parallel(interpreter_allowed, tmp_path):
 
 
 def test_package_imports_and_explains_without_triton():
-    code = (
-        'import sys\n'
-        "sys.modules['triton'] = None\n"
-        'import torch\n'
-        'from cakes_mmaction.layers import CAKESConv3d, get_impl\n'
-        "assert 'triton' in __import__('cakes_mmaction.layers', "
-        "fromlist=['x']).impl_names()\n"
-        "layer = CAKESConv3d(2, {'1x3x3': 1, '3x1x1': 1})\n"
-        'x = torch.zeros(1, 2, 3, 3, 3)\n'
-        "impl = get_impl('triton')\n"
-        'impl.allow_interpreter = True\n'
-        'print(impl.available(layer, x))\n'
-        "layer.impl = 'auto'\n"
-        'print(tuple(layer(x).shape))\n')
+    code = ('import sys\n'
+            "sys.modules['triton'] = None\n"
+            'import torch\n'
+            'from cakes_mmaction.layers import CAKESConv3d, get_impl\n'
+            "assert 'triton' in __import__('cakes_mmaction.layers', "
+            "fromlist=['x']).impl_names()\n"
+            "layer = CAKESConv3d(2, {'1x3x3': 1, '3x1x1': 1})\n"
+            'x = torch.zeros(1, 2, 3, 3, 3)\n'
+            "impl = get_impl('triton')\n"
+            'impl.allow_interpreter = True\n'
+            'print(impl.available(layer, x))\n'
+            "layer.impl = 'auto'\n"
+            'print(tuple(layer(x).shape))\n')
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (os.getcwd(), env.get('PYTHONPATH')) if p)
-    out = subprocess.run([sys.executable, '-c', code], env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, '-c', code],
+                         env=env,
+                         capture_output=True,
+                         text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith('triton is not importable')

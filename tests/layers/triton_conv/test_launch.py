@@ -4,7 +4,6 @@ import torch
 
 from cakes_mmaction.layers.triton_conv.geometry import (layer_geometry,
                                                         pack_weights)
-
 from .triton_testing import kernel_device, make_layer, rel_error
 
 _CL = torch.channels_last_3d
@@ -30,8 +29,7 @@ def problem():
 @pytest.mark.parametrize('atomic', [False, True])
 def test_split_weight_grad_equals_reference(problem, atomic):
     launch, geometry, x, grad_y, want = problem
-    got = launch.conv_weight_grad(x, grad_y, geometry, split=3,
-                                  atomic=atomic)
+    got = launch.conv_weight_grad(x, grad_y, geometry, split=3, atomic=atomic)
     assert got.dtype == torch.float32
     assert rel_error(got, want) <= 1e-5
 
@@ -67,8 +65,8 @@ def test_mismatched_weights_are_refused_before_launch():
         launch.conv_forward(x, torch.zeros(54, dtype=torch.float16), None,
                             geometry)
     with pytest.raises(ValueError, match='channels_last_3d'):
-        launch.conv_forward(torch.zeros(1, 3, 2, 2, 2), torch.zeros(54),
-                            None, geometry)
+        launch.conv_forward(
+            torch.zeros(1, 3, 2, 2, 2), torch.zeros(54), None, geometry)
 
 
 def test_interpreter_gets_one_config_gpu_several():
@@ -90,8 +88,10 @@ def test_interpreter_gets_one_config_gpu_several():
 def test_empty_batch_launches_nothing():
     device = kernel_device()
     from cakes_mmaction.layers.triton_conv.fused import fused_forward
-    layer = make_layer({'1x3x3': 2, '3x1x1': 1}, in_channels=3,
-                       bias=True).to(device)
+    layer = make_layer({
+        '1x3x3': 2,
+        '3x1x1': 1
+    }, in_channels=3, bias=True).to(device)
     x = torch.zeros(0, 3, 2, 4, 4, device=device, requires_grad=True)
     y = fused_forward(layer, x)
     assert y.shape == (0, 3, 2, 4, 4)

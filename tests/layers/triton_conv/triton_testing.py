@@ -6,8 +6,8 @@ import torch
 
 from cakes_mmaction.layers import CAKESConv3d
 from cakes_mmaction.layers.triton_conv import fused
-from cakes_mmaction.layers.triton_conv.verify import (  # noqa: F401
-    rel_error, relative_errors)
+from cakes_mmaction.layers.triton_conv.verify import rel_error  # noqa: F401
+from cakes_mmaction.layers.triton_conv.verify import relative_errors
 
 #: (N, T, H, W) of the inputs: one 64-row tile in the interpreter.
 SMALL = (1, 3, 4, 4)
@@ -15,8 +15,10 @@ SMALL = (1, 3, 4, 4)
 
 def kernel_device() -> str:
     """``'cpu'`` where the kernels are interpreted, else ``'cuda'``."""
-    pytest.importorskip('triton', reason='triton is not installed (the '
-                        'tests requirements install it)')
+    pytest.importorskip(
+        'triton',
+        reason='triton is not installed (the '
+        'tests requirements install it)')
     if fused.kernels_interpreted():
         return 'cpu'
     if torch.cuda.is_available():
@@ -33,8 +35,12 @@ def make_layer(counts: Dict[str, int],
                seed: int = 0) -> CAKESConv3d:
     """A reference layer with random weights (and a non-zero bias)."""
     torch.manual_seed(seed)
-    layer = CAKESConv3d(in_channels, counts, temporal_stride=stride[0],
-                        spatial_stride=stride[1], bias=bias)
+    layer = CAKESConv3d(
+        in_channels,
+        counts,
+        temporal_stride=stride[0],
+        spatial_stride=stride[1],
+        bias=bias)
     if bias:
         for branch in layer.branches.values():
             torch.nn.init.normal_(branch.bias)
