@@ -24,8 +24,8 @@ def kernel_device() -> str:
     if torch.cuda.is_available():
         return 'cuda'
     pytest.fail('no CUDA device and the triton kernels were defined '
-                'without TRITON_INTERPRET=1 (imported before the conftest '
-                'of tests/layers/triton_conv?)')
+                'without TRITON_INTERPRET=1 (tests/conftest.py sets it '
+                'before triton is imported)')
 
 
 def make_layer(counts: Dict[str, int],
