@@ -1,7 +1,7 @@
 """The fused op (forward, input and weight gradients) equals the reference.
 
-On CPU-only machines the kernels run in triton's interpreter (see this
-folder's conftest), about a second per launch: inputs are one 64-position
+On CPU-only machines the kernels run in triton's interpreter (see
+tests/conftest.py), about a second per launch: inputs are one 64-position
 tile unless a test is about tiling.
 """
 import pytest
