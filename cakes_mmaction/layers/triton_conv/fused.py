@@ -28,9 +28,6 @@ _IMPORT_ERROR: Optional[str] = None
 _IMPORT_CHECKED = False
 
 
-# The checks below ask the environment, not the tensors: torch.compile
-# calls them once and keeps the answer instead of tracing them.
-@torch.compiler.assume_constant_result
 def triton_import_error() -> Optional[str]:
     """None when triton imports, else why not (checked once)."""
     global _IMPORT_ERROR, _IMPORT_CHECKED
@@ -43,7 +40,6 @@ def triton_import_error() -> Optional[str]:
     return _IMPORT_ERROR
 
 
-@torch.compiler.assume_constant_result
 def kernels_interpreted() -> bool:
     """Whether the kernels run (or will run) in triton's CPU interpreter.
 
@@ -55,11 +51,6 @@ def kernels_interpreted() -> bool:
         return kernels.INTERPRETED
     value = os.environ.get('TRITON_INTERPRET', '0').lower()
     return value in ('1', 'true', 'on', 'yes')
-
-
-@torch.compiler.assume_constant_result
-def _bf16_dot(index: Optional[int]) -> bool:
-    return torch.cuda.get_device_capability(index) >= (8, 0)
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -107,8 +98,11 @@ def unavailable_reason(layer,
     dtype = compute_dtype(x)
     if dtype not in _DTYPES:
         return f'{dtype} is not supported (float32, float16, bfloat16 are)'
+    # (Eager only: torch.compile need not trace a device query, and the
+    # kernel build itself fails on such a GPU.)
     if dtype == torch.bfloat16 and x.device.type == 'cuda' and \
-            not _bf16_dot(x.device.index):
+            not torch.compiler.is_compiling() and \
+            torch.cuda.get_device_capability(x.device) < (8, 0):
         return 'bfloat16 needs a GPU of compute capability 8.0 or newer'
     geometry = layer_geometry(layer)
     for dims in geometry.dims:
