@@ -53,6 +53,14 @@ def kernels_interpreted() -> bool:
     return value in ('1', 'true', 'on', 'yes')
 
 
+# torch.compile calls these environment checks once and keeps the answer
+# instead of tracing them (importlib is not traceable). This is what
+# torch.compiler.assume_constant_result does; set directly, so importing the
+# package imports neither torch._dynamo nor, through it, triton.
+triton_import_error._dynamo_marked_constant = True
+kernels_interpreted._dynamo_marked_constant = True
+
+
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype the kernels run in: autocast's where it applies."""
     if torch.is_autocast_enabled(x.device.type) and \
