@@ -42,19 +42,36 @@ from ..cost import capture_geometry, cost_table
 from ..engine.cpu_allocator import keep_freed_memory
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl
+from ..layers.impl_registry import impl_names
 from ..models import ResNet3dCAKES
 from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
                                model_names)
 from .benchmark_report import flop_proportional, layer_markdown, markdown_table
 from .layer_benchmark import (add_modelled_ratios, benchmark_layers,
                               shape_efficiency)
-from .timing import interleaved_times
+from .timing import DTYPES, autocast, interleaved_times
 
 __all__ = ['run_benchmark', 'measure_flops', 'peak_training_memory',
-           'DEFAULT_IMPL', 'ALLOCATORS']
+           'DEFAULT_IMPL', 'ALLOCATORS', 'QUICK', 'layer_impls']
 
 #: The ``impl`` the benchmark (and ``ResNet3dCAKES``) uses by default.
 DEFAULT_IMPL = 'fast'
+
+#: The ``--quick`` preset: the per-layer table of CAKES^P_{1,2,3D} and the
+#: all-3D / CAKES^P_{1,2,3D} / CAKES^P_{1,2D} / all-1x3x3 comparison, both
+#: at batch 8 (meant for one GPU; ``shape`` overrides it elsewhere).
+QUICK = dict(
+    shape=(8, 3, 8, 224, 224),
+    models=('cakes123d_p', 'cakes12d_p', 'all_1x3x3'),
+    layer_models=('cakes123d_p', ),
+    repeats=10,
+    warmup=3)
+
+
+def layer_impls() -> list:
+    """The per-layer mode's default: every registered impl and auto."""
+    return list(impl_names()) + ['auto']
+
 
 #: ``allocator`` values; the first is the default.
 ALLOCATORS = ('cached', 'system')
@@ -103,9 +120,10 @@ def measure_flops(backbone: torch.nn.Module,
         cakes_flops=cakes_flops)
 
 
-def _train_step(backbone, optimizer, x):
+def _train_step(backbone, optimizer, x, dtype='fp32'):
     def step():
-        out = backbone(x)
+        with autocast(x.device, dtype):
+            out = backbone(x)
         out = out[0] if isinstance(out, tuple) else out
         out.float().mean().backward()
         optimizer.step()
@@ -130,7 +148,7 @@ def _hwm_bytes() -> int:
     raise OSError('no VmHWM in /proc/self/status')
 
 
-def _memory_child(name, impl, shape, threads, queue):
+def _memory_child(name, impl, shape, threads, queue, dtype='fp32'):
     try:
         base = _rss_bytes()  # the bare process: interpreter and imports
         if threads:
@@ -139,7 +157,7 @@ def _memory_child(name, impl, shape, threads, queue):
         backbone = build_backbone(name, impl)
         backbone.train()
         x = torch.randn(tuple(shape))
-        step = _train_step(backbone, _sgd(backbone), x)
+        step = _train_step(backbone, _sgd(backbone), x, dtype)
         for _ in range(2):  # optimizer state, allocator, auto's timing runs
             step()
         try:
@@ -160,7 +178,10 @@ def peak_training_memory(name: str,
                          impl: str,
                          shape: Sequence[int],
                          threads: Optional[int] = None,
-                         device: str = 'cpu') -> dict:
+                         device: str = 'cpu',
+                         dtype: str = 'fp32',
+                         layout: torch.memory_format = torch.contiguous_format
+                         ) -> dict:
     """Peak memory of a training step of a benchmark model.
 
     Everything training holds at its peak counts: weights, gradients,
@@ -173,15 +194,21 @@ def peak_training_memory(name: str,
         threads (int, optional): CPU threads of the child process.
         device (str): ``'cpu'`` (fresh process) or ``'cuda'`` (in
             process). Defaults to ``'cpu'``.
+        dtype (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (autocast).
+            Defaults to ``'fp32'``.
+        layout (torch.memory_format): Of the model and input (CUDA).
+            Defaults to ``torch.contiguous_format``.
 
     Returns:
         dict: ``peak_bytes`` and ``method``, or ``error``.
     """
     if torch.device(device).type == 'cuda':
-        backbone = build_backbone(name, impl).to(device)
+        backbone = build_backbone(name, impl).to(
+            device, memory_format=layout)
         backbone.train()
-        x = torch.randn(tuple(shape), device=device)
-        step = _train_step(backbone, _sgd(backbone), x)
+        x = torch.randn(tuple(shape), device=device).contiguous(
+            memory_format=layout)
+        step = _train_step(backbone, _sgd(backbone), x, dtype)
         for _ in range(2):
             step()
         torch.cuda.synchronize(device)
@@ -196,7 +223,7 @@ def peak_training_memory(name: str,
     queue = ctx.Queue()
     proc = ctx.Process(
         target=_memory_child,
-        args=(name, impl, list(shape), threads, queue))
+        args=(name, impl, list(shape), threads, queue, dtype))
     # glibc returns blocks of 64 KiB and more to the system when freed, so
     # the resident set follows what is in use rather than what malloc
     # kept from earlier steps.
@@ -252,12 +279,16 @@ def _entries(models, impls):
             for impl in impls:
                 label = name if len(impls) == 1 else f'{name}@{impl}'
                 entries.append((label, name, impl))
+        elif name == REFERENCE_MODEL:
+            # The dense twin: one Conv3d per layer, whatever the impls.
+            entries.append((name, name, 'reference'))
         else:
             entries.append((name, name, impls[0]))
     return entries
 
 
-def _time_models(backbones, shape, device, warmup, repeats, layout):
+def _time_models(backbones, shape, device, warmup, repeats, layout,
+                 dtype='fp32'):
     batch = shape[0]
     x1 = torch.randn((1, ) + tuple(shape[1:]), device=device)
     xn = torch.randn(tuple(shape), device=device)
@@ -266,7 +297,7 @@ def _time_models(backbones, shape, device, warmup, repeats, layout):
 
     def forward(backbone, x):
         def run():
-            with torch.no_grad():
+            with torch.no_grad(), autocast(device, dtype):
                 backbone(x)
         return run
 
@@ -287,7 +318,7 @@ def _time_models(backbones, shape, device, warmup, repeats, layout):
         b.train()
     optimizers = {k: _sgd(b) for k, b in backbones.items()}
     times = interleaved_times(
-        {k: _train_step(b, optimizers[k], xn)
+        {k: _train_step(b, optimizers[k], xn, dtype)
          for k, b in backbones.items()}, device, warmup, repeats)
     for label, t in times.items():
         results[label]['train_step_s'] = statistics.median(t)
@@ -295,11 +326,60 @@ def _time_models(backbones, shape, device, warmup, repeats, layout):
     return results
 
 
-def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
+def _layers(result, models, shape, impls, warmup, repeats, layout, dtype,
+            device):
+    layers, efficiency = OrderedDict(), OrderedDict()
+    for name in models:
+        backbone = build_backbone(name).to(device)
+        layers[name] = benchmark_layers(
+            backbone, shape, impls, warmup, repeats, layout=layout,
+            dtype=dtype)
+        efficiency[name] = shape_efficiency(
+            backbone, shape, warmup, repeats, layout=layout, dtype=dtype)
+        add_modelled_ratios(layers[name], efficiency[name], device.type)
+    result['layers'] = layers
+    result['shape_efficiency'] = efficiency
+
+
+def _models(result, models, shape, impls, warmup, repeats, layout, dtype,
+            device, memory, threads):
+    # The reference of every ratio comes first.
+    models = [REFERENCE_MODEL] + [m for m in models if m != REFERENCE_MODEL]
+    entries = _entries(models, impls)
+    backbones = OrderedDict()
+    rows = OrderedDict()
+    for label, name, impl in entries:
+        torch.manual_seed(0)
+        backbones[label] = build_backbone(name, impl).to(
+            device, memory_format=layout)
+        row = OrderedDict(model=name, impl=impl if is_cakes_model(
+            name) else None)
+        row.update(measure_flops(backbones[label], shape[1:]))
+        rows[label] = row
+    timed = _time_models(backbones, shape, device, warmup, repeats, layout,
+                         dtype)
+    for label in rows:
+        rows[label].update(timed[label])
+    del backbones
+    for label, name, impl in entries:
+        if memory:
+            mem = peak_training_memory(name, impl, shape, threads,
+                                       str(device), dtype, layout)
+            rows[label]['peak_train_mem_bytes'] = mem.get('peak_bytes')
+            rows[label]['peak_train_mem_method'] = mem.get(
+                'method', mem.get('error'))
+        else:
+            rows[label]['peak_train_mem_bytes'] = None
+    flop_proportional(rows, REFERENCE_MODEL)
+    result['models'] = rows
+    result['auto_choices'] = auto_cache()
+
+
+def run_benchmark(shape: Optional[Sequence[int]] = None,
                   models: Optional[Sequence[str]] = None,
-                  repeats: int = 3,
-                  warmup: int = 1,
-                  impls: Sequence[str] = (DEFAULT_IMPL, ),
+                  repeats: Optional[int] = None,
+                  warmup: Optional[int] = None,
+                  impls: Optional[Sequence[str]] = None,
                   threads: Optional[int] = None,
                   device: str = 'cpu',
                   memory: bool = True,
@@ -307,30 +387,38 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
                   per_layer: bool = False,
                   allocator: str = 'cached',
                   out_json: Optional[str] = None,
-                  out_md: Optional[str] = None) -> dict:
+                  out_md: Optional[str] = None,
+                  dtype: str = 'fp32',
+                  quick: bool = False,
+                  layer_batch: Optional[int] = None) -> dict:
     """Run the benchmark (or its per-layer mode) and write the reports.
 
     Args:
-        shape (Sequence[int]): Input ``(N, C, T, H, W)``; ``N`` is the
-            larger batch (forward throughput, training step, memory);
-            forward is timed at batch 1 too. The per-layer mode uses batch
-            1. Defaults to ``(2, 3, 8, 224, 224)``.
+        shape (Sequence[int], optional): Input ``(N, C, T, H, W)``; ``N``
+            is the larger batch (forward throughput, training step,
+            memory); forward is timed at batch 1 too. Defaults to ``(2, 3,
+            8, 224, 224)`` (``--quick``: ``(8, 3, 8, 224, 224)``).
         models (Sequence[str], optional): Names from
             :func:`~cakes_mmaction.analysis.benchmark_models.model_names`.
-            Defaults to all (per-layer mode: ``['cakes123d_p']``). The
-            all-3x3x3 network is always added (the ratios' reference).
-        repeats (int): Timed rounds; medians are reported. Defaults to 3.
-        warmup (int): Untimed calls per model and measurement first.
-            Defaults to 1.
-        impls (Sequence[str]): ``impl`` of the CAKES layers; with several,
-            each CAKES model appears once per impl. Defaults to
-            ``(DEFAULT_IMPL,)``.
+            Defaults to all (per-layer mode: ``['cakes123d_p']``;
+            ``quick``: :data:`QUICK`). The all-3x3x3 network is always
+            added (the ratios' reference; its layers run as one Conv3d
+            each whatever ``impls``).
+        repeats (int, optional): Timed rounds; medians are reported.
+            Defaults to 3 (``quick``: 10).
+        warmup (int, optional): Untimed calls per model and measurement
+            first. Defaults to 1 (``quick``: 3).
+        impls (Sequence[str], optional): ``impl`` of the CAKES layers; with
+            several, each CAKES model appears once per impl. Defaults to
+            ``(DEFAULT_IMPL,)``; per-layer mode (and the per-layer part of
+            ``quick``): :func:`layer_impls`, every registered impl.
         threads (int, optional): ``torch.set_num_threads``. Defaults to
             torch's default.
-        device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
+        device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``. On
+            CUDA, ``cudnn.benchmark`` is on and times are CUDA events.
         memory (bool): Measure peak training memory. Defaults to True.
         channels_last (bool): Run models and inputs in
-            ``torch.channels_last_3d`` (timings only). Defaults to False.
+            ``torch.channels_last_3d``. Defaults to False.
         per_layer (bool): Time each CAKES layer of the ``models`` presets
             against the dense conv it replaces instead. Defaults to False.
         allocator (str): ``'cached'``: on CPU with glibc, call
@@ -339,14 +427,30 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
             ``'system'``: leave malloc alone. Defaults to ``'cached'``.
         out_json (str, optional): Write the result as JSON.
         out_md (str, optional): Write the markdown report.
+        dtype (str): ``'fp32'``, or ``'bf16'`` / ``'fp16'`` under
+            ``torch.autocast`` (weights stay fp32). Defaults to ``'fp32'``.
+        quick (bool): The :data:`QUICK` preset: the per-layer table of
+            its layer models at batch ``N`` and the end-to-end comparison
+            of its models, in one run. Defaults to False.
+        layer_batch (int, optional): Batch of the per-layer mode. Defaults
+            to 1 (``quick``: ``N``).
 
     Returns:
         dict: ``environment``, ``options``, ``duration_s``, ``markdown``
-        and ``models`` (rows) or ``layers`` (per-layer mode).
+        and ``models`` (rows) and/or ``layers`` (per-layer mode).
     """
     begin = time.perf_counter()
-    impls = [check_impl(i) for i in impls]
-    if 'auto' in impls and warmup < 1:
+    if quick and per_layer:
+        raise ValueError('quick runs the per-layer mode itself: drop '
+                         'per_layer')
+    preset = QUICK if quick else {}
+    shape = tuple(shape or preset.get('shape', (2, 3, 8, 224, 224)))
+    repeats = repeats or preset.get('repeats', 3)
+    warmup = preset.get('warmup', 1) if warmup is None else warmup
+    e2e_impls = [check_impl(i) for i in (impls or [DEFAULT_IMPL])]
+    per_layer_impls = [check_impl(i) for i in (impls or layer_impls())]
+    if 'auto' in set(e2e_impls) | set(
+            per_layer_impls if per_layer or quick else []) and warmup < 1:
         raise ValueError('impl auto measures on its first call: use '
                          f'warmup >= 1, got {warmup}')
     if len(shape) != 5:
@@ -354,6 +458,9 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
     if allocator not in ALLOCATORS:
         raise ValueError(f'allocator must be one of {ALLOCATORS}, got '
                          f'{allocator!r}')
+    if dtype not in DTYPES:
+        raise ValueError(f'dtype must be one of {list(DTYPES)}, got '
+                         f'{dtype!r}')
     malloc = 'system'
     if allocator == 'cached' and torch.device(device).type == 'cpu':
         settings = keep_freed_memory()
@@ -363,74 +470,55 @@ def run_benchmark(shape: Sequence[int] = (2, 3, 8, 224, 224),
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(device)
+    if device.type == 'cuda':
+        # What users train with; each new shape autotunes once, in the
+        # warm-up calls.
+        torch.backends.cudnn.benchmark = True
     known = model_names()
-    models = list(models or (['cakes123d_p'] if per_layer else known))
-    for name in models:
+    if quick:
+        models = list(models or preset['models'])
+        layer_models = [m for m in preset['layer_models']]
+    else:
+        models = list(models or (['cakes123d_p'] if per_layer else known))
+        layer_models = models if per_layer else []
+    for name in models + layer_models:
         if name not in known:
             raise ValueError(f'unknown model {name!r}; known: '
                              f'{", ".join(known)}')
-        if per_layer and not is_cakes_model(name):
+    for name in layer_models:
+        if not is_cakes_model(name):
             raise ValueError(f'the per-layer mode needs CAKES models, got '
                              f'{name!r}')
+    if layer_batch is None:
+        layer_batch = shape[0] if quick else 1
     result = OrderedDict(
         environment=_environment(device, threads, malloc),
         options=OrderedDict(
             shape=list(shape), models=models, repeats=repeats,
-            warmup=warmup, impls=impls, memory=memory,
-            channels_last=channels_last, per_layer=per_layer,
-            allocator=allocator))
+            warmup=warmup,
+            impls=per_layer_impls if per_layer else e2e_impls,
+            memory=memory, channels_last=channels_last,
+            per_layer=per_layer, allocator=allocator, dtype=dtype,
+            quick=quick, layer_batch=layer_batch))
+    if quick:
+        result['options']['layer_impls'] = per_layer_impls
+        result['options']['layer_models'] = layer_models
     layout = (torch.channels_last_3d
               if channels_last else torch.contiguous_format)
-    if per_layer:
-        layers, efficiency = OrderedDict(), OrderedDict()
-        for name in models:
-            backbone = build_backbone(name).to(device)
-            layers[name] = benchmark_layers(
-                backbone, (1, ) + tuple(shape[1:]), impls, warmup, repeats,
-                layout=layout)
-            efficiency[name] = shape_efficiency(
-                backbone, (1, ) + tuple(shape[1:]), warmup, repeats,
-                layout=layout)
-            add_modelled_ratios(layers[name], efficiency[name], device.type)
-        result['layers'] = layers
-        result['shape_efficiency'] = efficiency
-        result['duration_s'] = time.perf_counter() - begin
-        result['markdown'] = layer_markdown(result)
-    else:
-        # The reference of every ratio comes first.
-        models = [REFERENCE_MODEL] + [
-            m for m in models if m != REFERENCE_MODEL
-        ]
-        entries = _entries(models, impls)
-        backbones = OrderedDict()
-        rows = OrderedDict()
-        for label, name, impl in entries:
-            torch.manual_seed(0)
-            backbones[label] = build_backbone(name, impl).to(
-                device, memory_format=layout)
-            row = OrderedDict(model=name, impl=impl if is_cakes_model(
-                name) else None)
-            row.update(measure_flops(backbones[label], shape[1:]))
-            rows[label] = row
-        timed = _time_models(backbones, shape, device, warmup, repeats,
-                             layout)
-        for label in rows:
-            rows[label].update(timed[label])
-        del backbones
-        for label, name, impl in entries:
-            if memory:
-                mem = peak_training_memory(name, impl, shape, threads,
-                                           str(device))
-                rows[label]['peak_train_mem_bytes'] = mem.get('peak_bytes')
-                rows[label]['peak_train_mem_method'] = mem.get(
-                    'method', mem.get('error'))
-            else:
-                rows[label]['peak_train_mem_bytes'] = None
-        flop_proportional(rows, REFERENCE_MODEL)
-        result['models'] = rows
-        result['auto_choices'] = auto_cache()
-        result['duration_s'] = time.perf_counter() - begin
-        result['markdown'] = markdown_table(result)
+    layer_shape = (layer_batch, ) + tuple(shape[1:])
+    if per_layer or quick:
+        _layers(result, layer_models, layer_shape, per_layer_impls, warmup,
+                repeats, layout, dtype, device)
+    if not per_layer:
+        _models(result, models, shape, e2e_impls, warmup, repeats, layout,
+                dtype, device, memory, threads)
+    result['duration_s'] = time.perf_counter() - begin
+    parts = []
+    if 'layers' in result:
+        parts.append(layer_markdown(result))
+    if 'models' in result:
+        parts.append(markdown_table(result))
+    result['markdown'] = '\n'.join(parts)
     if out_json:
         with open(out_json, 'w') as f:
             json.dump(result, f, indent=1, default=str)

@@ -20,6 +20,13 @@ __all__ = ['flop_proportional', 'markdown_table', 'layer_markdown',
 FORWARD_TARGET = 0.9
 TRAIN_TARGET = 1.25
 
+#: Per-layer GPU targets: forward + backward <= 1.0 x the dense conv, and
+#: <= WIDE_TARGET x for layers of WIDE_CHANNELS output channels and more.
+WIDE_CHANNELS = 128
+WIDE_TARGET = 0.8
+
+inf = float('inf')
+
 
 def _ratio(value: Optional[float], ref: Optional[float]) -> Optional[float]:
     if value is None or not ref:
@@ -85,8 +92,17 @@ def _malloc(env: dict) -> str:
 
 
 def _layout(options: dict) -> str:
-    return ('channels_last_3d'
-            if options.get('channels_last') else 'contiguous (NCDHW)')
+    layout = ('channels_last_3d'
+              if options.get('channels_last') else 'contiguous (NCDHW)')
+    dtype = options.get('dtype', 'fp32')
+    return layout if dtype == 'fp32' else f'{layout}, {dtype} autocast'
+
+
+def _where(env: dict) -> str:
+    # 'cuda:0 (NVIDIA H200)' or 'cpu (AMD EPYC, 2 threads)'
+    if 'gpu' in env:
+        return f"{env['device']} ({env['gpu']})"
+    return f"{env['device']} ({env['cpu']}, {env['threads']} threads)"
 
 
 def markdown_table(result: dict) -> str:
@@ -104,7 +120,7 @@ def markdown_table(result: dict) -> str:
     sizes = ['1'] + ([str(batch)] if batch != 1 else [])
     lines = [
         f"Input {'x'.join(map(str, options['shape']))} (N C T H W), "
-        f"{env['device']} ({env['cpu']}, {env['threads']} threads), torch "
+        f"{_where(env)}, torch "
         f"{env['torch']}, {_malloc(env)}, {_layout(options)}, medians of "
         f"{options['repeats']} rounds after {options['warmup']} warm-up, "
         f"{result['duration_s']:.0f} s.", ''
@@ -175,10 +191,10 @@ def layer_markdown(result: dict) -> str:
         str: Markdown, one table per model.
     """
     options, env = result['options'], result['environment']
-    impls = options['impls']
+    impls = options.get('layer_impls', options['impls'])
     lines: List[str] = [
         f"Clip {'x'.join(map(str, options['shape'][1:]))} (C T H W), batch "
-        f"1, {env['device']} ({env['cpu']}, {env['threads']} threads), "
+        f"{options.get('layer_batch', 1)}, {_where(env)}, "
         f"torch {env['torch']}, {_malloc(env)}, {_layout(options)}, "
         f"medians of {options['repeats']} rounds after {options['warmup']} "
         f"warm-up, {result['duration_s']:.0f} s. "
@@ -209,14 +225,16 @@ def layer_markdown(result: dict) -> str:
                 _fmt(row.get('modelled_ratio')) + _mark(
                     None if row.get('modelled_ratio') is None else
                     row['modelled_ratio'] <= target),
-                _fmt(row['forward']['dense'] * 1e3, '.1f')
+                _fmt(row['forward']['dense_conv3d'] * 1e3, '.1f')
             ]
             for mode in ('forward', 'train'):
                 if mode not in row:
                     continue
                 for impl in impls:
-                    value = row[f'{mode}_ratio'][impl]
-                    cells.append(_fmt(value) + _mark(value <= target))
+                    value = row[f'{mode}_ratio'].get(impl)
+                    cells.append(
+                        _fmt(value) +
+                        _mark(None if value is None else value <= target))
             if 'auto' in impls:
                 cells.append(' / '.join(
                     plans['auto'].split(':')[0]
@@ -224,15 +242,41 @@ def layer_markdown(result: dict) -> str:
             lines.append('| ' + ' | '.join(cells) + ' |')
         met = OrderedDict()
         for impl in impls:
-            met[impl] = sum(row['forward_ratio'][impl] <= row['target_ratio']
-                            for row in rows)
+            met[impl] = sum(
+                row['forward_ratio'].get(impl, inf) <= row['target_ratio']
+                for row in rows)
         lines += [
             '', 'Layers meeting the target (forward): ' + ', '.join(
                 f'{impl} {n}/{len(rows)}' for impl, n in met.items())
         ]
+        lines += _dense_time_lines(rows, impls)
+        missing = sorted({(i, r) for row in rows
+                          for i, r in row.get('unavailable', {}).items()})
+        lines += [f'Not run: `{i}` ({r}).' for i, r in missing]
         lines += _efficiency_lines(
             result.get('shape_efficiency', {}).get(model, []))
     return '\n'.join(lines) + '\n'
+
+
+def _dense_time_lines(rows: List[dict], impls: List[str]) -> List[str]:
+    # The GPU targets: forward + backward within the dense conv's time,
+    # within 0.8 of it for layers of 128 output channels and more.
+    if not rows or 'train_ratio' not in rows[0]:
+        return []
+    wide = [r for r in rows if sum(r['counts'].values()) >= WIDE_CHANNELS]
+    cells = []
+    for impl in impls:
+        within = sum(r['train_ratio'].get(impl, inf) <= 1.0 for r in rows)
+        fast_wide = sum(r['train_ratio'].get(impl, inf) <= WIDE_TARGET
+                        for r in wide)
+        worst = max((r['train_ratio'].get(impl, inf) for r in rows))
+        cells.append(f'{impl} {within}/{len(rows)}, {fast_wide}/{len(wide)}'
+                     f' (worst {_fmt(worst)})')
+    return [
+        f'Forward + backward <= 1.0 x dense (all layers), <= {WIDE_TARGET} '
+        f'x dense (the {len(wide)} layers of >= {WIDE_CHANNELS} channels): '
+        + '; '.join(cells)
+    ]
 
 
 def _efficiency_lines(rows: List[dict]) -> List[str]:

@@ -30,20 +30,24 @@ import torch
 import torch.nn as nn
 
 from ..cost import BranchCost, layer_cost, reference_counts
-from ..layers import CAKESConv3d
+from ..layers import CAKESConv3d, get_impl
 from ..layers.cakes_conv_impl import chosen_impl, fast_plan, layer_plan
 from ..layers.cakes_plan import (candidate_plans, default_block,
                                  kernel_padded_macs, padded_macs)
 from ..shapes import parse_shape
-from .timing import interleaved_times, paired_ratio
+from .timing import autocast, interleaved_times, paired_ratio
 
 __all__ = [
     'layer_inputs', 'benchmark_layers', 'shape_efficiency',
-    'add_modelled_ratios', 'TARGET_SLACK'
+    'add_modelled_ratios', 'TARGET_SLACK', 'BASELINE'
 ]
 
 #: Issue 5: a layer's time ratio may exceed its FLOPs ratio by 15%.
 TARGET_SLACK = 1.15
+
+#: Key of the dense ``nn.Conv3d`` in the per-layer times (not an impl name:
+#: ``'dense'`` is the masked-dense implementation).
+BASELINE = 'dense_conv3d'
 
 
 def layer_inputs(backbone: nn.Module,
@@ -111,14 +115,14 @@ def _describe_choice(layer: CAKESConv3d, x: torch.Tensor) -> str:
     return name if plan is None else f'{name}: {_describe(plan)}'
 
 
-def _forward_fn(module: nn.Module, x: torch.Tensor):
+def _forward_fn(module: nn.Module, x: torch.Tensor, dtype: str = 'fp32'):
     def run():
-        with torch.no_grad():
+        with torch.no_grad(), autocast(x.device, dtype):
             return module(x)
     return run
 
 
-def _train_fn(module: nn.Module, x: torch.Tensor):
+def _train_fn(module: nn.Module, x: torch.Tensor, dtype: str = 'fp32'):
     # Inside a network every CAKES input requires grad, so the backward
     # computes the input grad as well as the weight grads.
     x = x.detach().requires_grad_()
@@ -126,7 +130,8 @@ def _train_fn(module: nn.Module, x: torch.Tensor):
     def run():
         module.zero_grad(set_to_none=True)
         x.grad = None
-        y = module(x)
+        with autocast(x.device, dtype):
+            y = module(x)
         y.backward(torch.ones_like(y))
     return run
 
@@ -137,8 +142,8 @@ def benchmark_layers(backbone: nn.Module,
                      warmup: int = 1,
                      repeats: int = 3,
                      train: bool = True,
-                     layout: torch.memory_format = torch.contiguous_format
-                     ) -> List[dict]:
+                     layout: torch.memory_format = torch.contiguous_format,
+                     dtype: str = 'fp32') -> List[dict]:
     """Time every CAKES layer of a backbone against its dense conv.
 
     Args:
@@ -152,6 +157,8 @@ def benchmark_layers(backbone: nn.Module,
         layout (torch.memory_format): Memory format of the inputs (and
             the dense conv's weight). Defaults to
             ``torch.contiguous_format``.
+        dtype (str): ``'fp32'``, or ``'bf16'`` / ``'fp16'`` under
+            ``torch.autocast``. Defaults to ``'fp32'``.
 
     Returns:
         list[dict]: Per layer: ``path``, ``counts``, ``input_shape``,
@@ -160,11 +167,13 @@ def benchmark_layers(backbone: nn.Module,
         ``padded_ratio`` (the ``fast`` plan's block-padded multiply-adds
         over the dense conv's),
         ``forward`` and (if ``train``) ``train`` (median seconds per
-        candidate, ``'dense'`` included), ``forward_ratio`` /
+        candidate, the dense ``nn.Conv3d`` as :data:`BASELINE`),
+        ``forward_ratio`` /
         ``train_ratio`` (per impl, median over rounds of time / dense
         time in the same round), ``forward_min_ratio`` /
         ``train_min_ratio`` (ratio of the fastest rounds), ``plans`` (plan
-        per impl and mode).
+        per impl and mode), ``unavailable`` (impl -> reason, for impls that
+        cannot run this layer here; they have no times).
     """
     rows = []
     for path, (layer, in_shape, out_shape) in layer_inputs(
@@ -179,11 +188,19 @@ def benchmark_layers(backbone: nn.Module,
         x = torch.randn(in_shape, device=device).contiguous(
             memory_format=layout)
         modules = OrderedDict(
-            dense=_dense_like(layer).to(device, memory_format=layout))
+            [(BASELINE, _dense_like(layer).to(device,
+                                              memory_format=layout))])
+        unavailable = OrderedDict()
         for impl in impls:
+            reason = None if impl == 'auto' else get_impl(impl).available(
+                layer, x)
+            if reason is not None:
+                unavailable[impl] = reason
+                continue
             module = copy.deepcopy(layer)
             module.impl = impl
             modules[impl] = module
+        timed = [i for i in impls if i not in unavailable]
         row = OrderedDict(
             path=path,
             counts=dict(layer.counts),
@@ -199,21 +216,22 @@ def benchmark_layers(backbone: nn.Module,
             modes.append(('train', _train_fn))
         plans = {}
         for mode, make in modes:
-            fns = OrderedDict(
-                (name, make(module, x)) for name, module in modules.items())
+            fns = OrderedDict((name, make(module, x, dtype))
+                              for name, module in modules.items())
             times = interleaved_times(fns, device, warmup, repeats)
             row[mode] = {k: statistics.median(v) for k, v in times.items()}
             row[f'{mode}_ratio'] = {
-                impl: paired_ratio(times[impl], times['dense'])
-                for impl in impls
+                impl: paired_ratio(times[impl], times[BASELINE])
+                for impl in timed
             }
             # Noise only ever adds time: the ratio of the fastest runs is
             # the other estimate worth keeping on a shared machine.
             row[f'{mode}_min_ratio'] = {
-                impl: min(times[impl]) / min(times['dense'])
-                for impl in impls
+                impl: min(times[impl]) / min(times[BASELINE])
+                for impl in timed
             }
-            with torch.set_grad_enabled(mode == 'train'):
+            with torch.set_grad_enabled(mode == 'train'), \
+                    autocast(device, dtype):
                 probe = x.detach().requires_grad_(mode == 'train')
                 plans[mode] = {
                     'fast': _describe(fast_plan(layer, device.type)),
@@ -221,6 +239,7 @@ def benchmark_layers(backbone: nn.Module,
                     if 'auto' in impls else None
                 }
         row['plans'] = plans
+        row['unavailable'] = unavailable
         rows.append(row)
     return rows
 
@@ -229,8 +248,8 @@ def shape_efficiency(backbone: nn.Module,
                      input_shape: Sequence[int],
                      warmup: int = 1,
                      repeats: int = 3,
-                     layout: torch.memory_format = torch.contiguous_format
-                     ) -> List[dict]:
+                     layout: torch.memory_format = torch.contiguous_format,
+                     dtype: str = 'fp32') -> List[dict]:
     """Speed per multiply-add of each kernel shape, against the dense conv.
 
     At every distinct input geometry of the backbone's CAKES layers, one
@@ -247,6 +266,7 @@ def shape_efficiency(backbone: nn.Module,
         repeats (int): Timed rounds. Defaults to 3.
         layout (torch.memory_format): Memory format of the inputs.
             Defaults to ``torch.contiguous_format``.
+        dtype (str): As :func:`benchmark_layers`. Defaults to ``'fp32'``.
 
     Returns:
         list[dict]: Per geometry: ``layers`` (paths that have it),
@@ -283,7 +303,8 @@ def shape_efficiency(backbone: nn.Module,
                 bias=layer.bias_enabled,
                 impl='fast').to(device)
         times = interleaved_times(
-            OrderedDict((k, _forward_fn(m, x)) for k, m in modules.items()),
+            OrderedDict(
+                (k, _forward_fn(m, x, dtype)) for k, m in modules.items()),
             device, warmup, repeats)
         volume = math.prod(layer.kernel_size)
         per_shape = OrderedDict()

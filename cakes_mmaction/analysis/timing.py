@@ -5,6 +5,7 @@ CUDA work is timed with CUDA events (asynchronous kernels), CPU work with
 with other processes, noise then hits every candidate alike instead of
 whichever happened to run during a burst.
 """
+import contextlib
 import statistics
 from typing import Callable, Dict, List, Mapping
 
@@ -12,7 +13,31 @@ import torch
 
 from ..layers.timing import time_once
 
-__all__ = ['time_once', 'interleaved_times', 'paired_ratio', 'summarize']
+__all__ = [
+    'time_once', 'interleaved_times', 'paired_ratio', 'summarize',
+    'autocast', 'DTYPES'
+]
+
+#: ``dtype`` values of the benchmark: the autocast dtype (None: off).
+DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def autocast(device, dtype: str):
+    """``torch.autocast`` to a :data:`DTYPES` name (no-op for fp32).
+
+    Args:
+        device (torch.device | str): Where the work runs.
+        dtype (str): ``'fp32'``, ``'bf16'`` or ``'fp16'``.
+
+    Returns:
+        A context manager.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f'dtype must be one of {list(DTYPES)}, got '
+                         f'{dtype!r}')
+    if DTYPES[dtype] is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=DTYPES[dtype])
 
 
 def interleaved_times(fns: Mapping[str, Callable[[], object]],

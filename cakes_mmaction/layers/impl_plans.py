@@ -5,7 +5,8 @@
 - ``reference``: one ``Conv3d`` per branch, then one concatenation; the
   layer's definition.
 - ``fast``: the :func:`~cakes_mmaction.layers.cakes_plan.block_plan` for
-  the device's output-channel block (deterministic, no measuring).
+  the device's output-channel block where it pays, the masked-dense plan
+  elsewhere (:func:`fast_plan`; deterministic, no measuring).
 - ``dense``: the masked-dense floor, one convolution whose kernel is the
   union of the layer's shapes (the dense cube for the usual video sets)
   and holds every channel's sub-kernel, zeros elsewhere: exactly the speed
@@ -20,8 +21,9 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..shapes import parse_shape
 from .cakes_plan import (Plan, block_plan, default_block, dense_plan,
-                         reference_plan)
+                         kernel_padded_macs, padded_macs, reference_plan)
 from .cakes_plan_run import group_params, run_plan
 from .impl_registry import CAKESImpl, cached_weights, register_impl
 
@@ -60,9 +62,27 @@ def _out_elems(layer, x: torch.Tensor, channels: int) -> int:
     return x.shape[0] * channels * t * h * w
 
 
+#: ``fast`` splits a layer on CPU only when the block plan computes at most
+#: this share of the dense conv's block-padded multiply-adds: thin kernels
+#: run 1.1-1.7x slower per multiply-add than 3x3x3 on oneDNN
+#: (docs/benchmark.md), so a split above it is no faster than one dense conv.
+FAST_SPLIT_BELOW = 0.8
+
+
 @lru_cache(maxsize=None)
-def _fast_plan(counts: Counts, block: int) -> Plan:
-    return block_plan(counts, block, name='fast')
+def _fast_plan(counts: Counts, block: int, device_type: str) -> Plan:
+    plan = block_plan(counts, block, name='fast')
+    if device_type != 'cpu':
+        # Measured on an H200 (cuDNN): every per-shape split of the
+        # CAKES^P_{1,2,3D} layers took 1.2-6.4x the dense conv's time.
+        return _dense_plan(counts)
+    kernel = tuple(
+        max(d) for d in zip(*(parse_shape(s).dims for s, n in counts if n)))
+    channels = sum(n for _, n in counts)
+    dense = kernel_padded_macs(channels, kernel, block)
+    if padded_macs(plan, block) > FAST_SPLIT_BELOW * dense:
+        return _dense_plan(counts)
+    return plan
 
 
 @lru_cache(maxsize=None)
@@ -83,9 +103,13 @@ def fast_plan(layer, device_type: str = 'cpu') -> Plan:
         device_type (str): ``'cpu'``, ``'cuda'``... Defaults to ``'cpu'``.
 
     Returns:
-        Plan: :func:`block_plan` for :func:`default_block`.
+        Plan: :func:`block_plan` for :func:`default_block` on CPU when its
+        block-padded multiply-adds are at most :data:`FAST_SPLIT_BELOW` of
+        the dense conv's; else (and on every other device) the
+        masked-dense plan: never slower than the dense convolution.
     """
-    return _fast_plan(tuple(layer.counts.items()), default_block(device_type))
+    return _fast_plan(
+        tuple(layer.counts.items()), default_block(device_type), device_type)
 
 
 def _branch_params(layer):

@@ -42,10 +42,13 @@ class ResNet3dCAKES(ResNet3d):
         pool1_stride_t (int): Stem pool temporal stride. Defaults to 1.
         with_pool2 (bool): ResNet3d's temporal max-pool after layer1.
             Defaults to False.
-        cakes_impl (str): ``impl`` of every CAKES layer: ``'reference'``,
-            ``'fast'`` or ``'auto'`` (same parameters and state dict, see
-            :mod:`~cakes_mmaction.layers.cakes_conv_impl`). Defaults to
-            ``'fast'``.
+        cakes_impl (str): ``impl`` of every CAKES layer: a registered
+            implementation (``'reference'``, ``'fast'``, ``'dense'``,
+            ``'taps'``, ...) or ``'auto'`` (same parameters and state dict,
+            see :mod:`~cakes_mmaction.layers.cakes_conv_impl`). Defaults to
+            ``'fast'``, which never runs a layer slower than its dense
+            convolution on the devices measured (it falls back to the
+            masked-dense plan where a split would not pay).
         **kwargs: Any other :class:`ResNet3d` argument (``frozen_stages``,
             ``norm_eval``, ``with_cp``, ``zero_init_residual``,
             ``pretrained``, ``pretrained2d``, ``temporal_strides``, ...).

@@ -106,7 +106,9 @@ def test_per_layer_mode_on_a_tiny_shape(tmp_path):
     for row in rows:
         assert 0 < row['flops_ratio'] < 1
         assert row['target_ratio'] == pytest.approx(1.15 * row['flops_ratio'])
-        assert set(row['forward']) == {'dense', 'reference', 'fast', 'auto'}
+        assert set(row['forward']) == {
+            'dense_conv3d', 'reference', 'fast', 'auto'
+        }
         assert set(row['train_ratio']) == {'reference', 'fast', 'auto'}
         assert set(row['plans']) == {'forward', 'train'}
         # Padding to blocks only adds multiply-adds.
@@ -215,3 +217,47 @@ def test_cli_smoke(tmp_path):
         if platform.libc_ver()[0] == 'glibc' else 'system')
     assert 'channels_last_3d' in proc.stdout
     assert len(saved['layers']['cakes12d_c']) == 16
+
+
+def test_quick_preset_code_path_on_tiny_shapes(tmp_path):
+    # What --quick --device cuda --dtype bf16 --channels-last runs on a GPU
+    # (the per-layer table at batch N, then the networks), here on CPU at a
+    # tiny shape, with one impl and one network to stay quick.
+    out_json = tmp_path / 'q.json'
+    result = run_benchmark(
+        shape=(2, 3, 2, 8, 8),
+        quick=True,
+        models=['cakes12d_p'],
+        impls=['dense'],
+        repeats=1,
+        warmup=1,
+        threads=1,
+        dtype='bf16',
+        channels_last=True,
+        memory=False,
+        allocator='system',
+        out_json=str(out_json))
+    saved = json.loads(out_json.read_text())
+    assert saved['options']['quick'] is True
+    assert saved['options']['layer_impls'] == ['dense']
+    assert saved['options']['layer_batch'] == 2
+    rows = result['layers']['cakes123d_p']
+    assert len(rows) == 16 and rows[0]['input_shape'][0] == 2
+    for row in rows:
+        # The baseline nn.Conv3d and the masked-dense impl are both timed.
+        assert set(row['train']) == {'dense_conv3d', 'dense'}
+        assert set(row['train_ratio']) == {'dense'}
+        assert not row['unavailable']
+    assert list(result['models']) == ['all_3x3x3', 'cakes12d_p']
+    # The dense twin runs one Conv3d per layer whatever the impls.
+    assert result['models']['all_3x3x3']['impl'] == 'reference'
+    assert result['models']['cakes12d_p']['impl'] == 'dense'
+    markdown = result['markdown']
+    assert 'bf16 autocast' in markdown and 'channels_last_3d' in markdown
+    assert 'Forward + backward <= 1.0 x dense' in markdown
+    assert '| cakes12d_p |' in markdown and '| layer4.2.conv2 |' in markdown
+    from cakes_mmaction.analysis.benchmark import layer_impls
+    from cakes_mmaction.layers import impl_names
+    assert layer_impls() == list(impl_names()) + ['auto']  # the default
+    with pytest.raises(ValueError, match='dtype must be one of'):
+        run_benchmark(dtype='fp8', shape=(1, 3, 2, 16, 16))

@@ -325,3 +325,46 @@ def test_backbone_impls_agree(impl):
             outs[1][1][key], grad, rtol=1e-3, atol=1e-5, msg=key)
     with pytest.raises(ValueError, match='cakes_impl must be one of'):
         ResNet3dCAKES(cakes_impl='slow', **kwargs)
+
+
+def test_fast_splits_only_where_it_pays():
+    from cakes_mmaction.layers.cakes_plan import (default_block,
+                                                  kernel_padded_macs)
+    from cakes_mmaction.layers.impl_plans import FAST_SPLIT_BELOW
+    block = default_block('cpu')
+    thin = CAKESConv3d(8, {'3x3x3': 2 * block, '1x3x3': 6 * block})
+    wide = CAKESConv3d(8, {'3x3x3': 7 * block, '1x3x3': block})
+    for layer in (thin, wide):
+        # On GPUs (cuDNN) every split measured slower: one masked-dense
+        # conv.
+        gpu = fast_plan(layer, 'cuda')
+        assert len(gpu.groups) == 1 and gpu.groups[0].kernel == (3, 3, 3)
+    dense = kernel_padded_macs(8 * block, (3, 3, 3), block)
+    assert padded_macs(fast_plan(thin), block) <= FAST_SPLIT_BELOW * dense
+    assert len(fast_plan(thin).groups) == 2
+    assert len(fast_plan(wide).groups) == 1  # 7/8 of the MACs: no split
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('impl', OTHER_IMPLS)
+def test_impls_match_reference_on_cuda(impl):
+    # The same checks on a GPU (cuDNN), float32 without TF32, both layouts.
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        ref = _layer('video', 'strided_bias', in_channels=8).cuda()
+        layer = copy.deepcopy(ref)
+        layer.impl = impl
+        for layout in (torch.contiguous_format, torch.channels_last_3d):
+            x = torch.randn(2, 8, 5, 9, 7, device='cuda').contiguous(
+                memory_format=layout)
+            _skip_unavailable(impl, layer, x)
+            grad_out = torch.randn_like(ref(x))
+            y_ref, g_ref = _grads(ref, x, grad_out)
+            y, g = _grads(layer, x, grad_out)
+            torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-4)
+            for name in g_ref:
+                torch.testing.assert_close(
+                    g[name], g_ref[name], rtol=1e-4, atol=1e-4, msg=name)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
