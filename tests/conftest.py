@@ -7,4 +7,13 @@ os.environ.setdefault('OMP_NUM_THREADS', '1')
 # choose a temporary directory).
 os.environ.setdefault('CAKES_AUTO_CACHE_DIR', 'off')
 
+import torch  # noqa: E402
+
+# Without a CUDA device the triton kernels (tests/layers/triton_conv) run in
+# triton's CPU interpreter. Triton reads TRITON_INTERPRET when its own and
+# our jit functions are defined, i.e. when triton is first imported (as
+# torch._dynamo does), so it is set before anything else is imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault('TRITON_INTERPRET', '1')
+
 import cakes_mmaction  # noqa: E402,F401  (applies _compat, registers)
