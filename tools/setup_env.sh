@@ -42,8 +42,18 @@ fi
 CONSTRAINT="$VENV/cakes-torch-constraint.txt"
 echo "torch==$TORCH" > "$CONSTRAINT"
 
-pip_install -c "$CONSTRAINT" -r requirements/runtime.txt \
-  -r requirements/tests.txt
+# The tests pin triton 3.6.0 and numpy < 2.4 for triton's CPU interpreter.
+# A triton that already imports belongs to the installed torch (CUDA
+# builds depend on their own): keep it, and leave numpy as it is.
+TESTS_REQ=requirements/tests.txt
+if TRITON=$("$VPY" -c 'import importlib.metadata as m, triton
+print(m.version("triton"))' 2>/dev/null); then
+  echo "setup_env: keeping the installed triton $TRITON"
+  TESTS_REQ="$VENV/cakes-tests-requirements.txt"
+  grep -v -E '^(triton|numpy)[<>=]' requirements/tests.txt > "$TESTS_REQ"
+fi
+
+pip_install -c "$CONSTRAINT" -r requirements/runtime.txt -r "$TESTS_REQ"
 pip_install -c "$CONSTRAINT" --no-deps -r requirements/openmmlab.txt
 
 # One OpenCV: remove other cv2 distributions inside this environment (an
