@@ -13,6 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from cakes_mmaction.layers import CAKESConv3d, get_impl, impl_names
 from cakes_mmaction.layers.triton_conv import fused
+from cakes_mmaction.testing.env import child_env
 from .triton_testing import kernel_device, make_layer, rel_error
 
 _COUNTS = {'3x3x3': 0, '1x3x3': 3, '3x1x1': 2}
@@ -149,11 +150,12 @@ def test_torch_compile_full_graph(interpreter_allowed):
     _assert_grads_close(_grads(layer), _grads(ref), 1e-5)
 
 
-def test_distributed_data_parallel(interpreter_allowed, tmp_path):
-    device = interpreter_allowed
+def _ddp_step(device, store):
+    """One DDP step of the triton layer (world size 1) against reference."""
+    get_impl('triton').allow_interpreter = device == 'cpu'
     backend = 'nccl' if device == 'cuda' else 'gloo'
     dist.init_process_group(
-        backend, init_method=f'file://{tmp_path}/pg', rank=0, world_size=1)
+        backend, init_method=f'file://{store}', rank=0, world_size=1)
     try:
         ref, layer = _pair()
         ref, layer = ref.to(device), layer.to(device)
@@ -164,6 +166,28 @@ def test_distributed_data_parallel(interpreter_allowed, tmp_path):
         _assert_grads_close(_grads(layer), _grads(ref), 1e-5)
     finally:
         dist.destroy_process_group()
+
+
+def test_distributed_data_parallel(tmp_path):
+    # In a child process: a gloo group torn down inside a long pytest
+    # process can wait forever on its threads once other tests have run
+    # their own groups there.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))))
+    code = ('import sys\n'
+            'from tests.layers.triton_conv import test_impl as t\n'
+            't._ddp_step(sys.argv[1], sys.argv[2])\n'
+            "print('ok')\n")
+    out = subprocess.run(
+        [sys.executable, '-c', code, kernel_device(),
+         str(tmp_path / 'pg')],
+        cwd=root,
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == 'ok'
 
 
 def test_package_imports_and_explains_without_triton():
