@@ -66,6 +66,12 @@ def parse_args(argv=None):
         help='round every count to a multiple of N (e.g. 16 for '
         'tensor-core tiles); every width must be a multiple of N')
     parser.add_argument(
+        '--score',
+        choices=['gamma', 'contribution'],
+        default='gamma',
+        help="candidate importance: |gamma| (the paper) or 'contribution' "
+        '(|gamma| x the norm of its conv3 column)')
+    parser.add_argument(
         '--match',
         action='store_true',
         help='also spend an unused budget (move channels to costlier '
@@ -97,6 +103,7 @@ def main(argv=None):
         cost_table=args.cost_table,
         align=args.align,
         match=args.match,
+        score=args.score,
         input_shape=(1, 3) + tuple(args.input_shape),
         cfg_options=args.cfg_options)
     assignment.save(args.out)

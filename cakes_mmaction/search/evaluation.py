@@ -88,6 +88,8 @@ class SearchEvalSettings:
         pairs (bool): Classes come in time-reversed pairs; report pair
             and direction accuracy. Defaults to True.
         time_repeats (int): Timed forwards per network. Defaults to 20.
+        score (str): Candidate importance of the export, ``'gamma'`` or
+            ``'contribution'``. Defaults to ``'gamma'``.
     """
 
     search_configs: Dict[str, str]
@@ -107,6 +109,7 @@ class SearchEvalSettings:
     threads: int = 1
     pairs: bool = True
     time_repeats: int = 20
+    score: str = 'gamma'
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.networks if n not in NETWORKS]
@@ -445,6 +448,7 @@ def run_search_eval(settings: SearchEvalSettings,
                 searches[scheme]['checkpoint'],
                 flops_budget=budget,
                 match=True,
+                score=settings.score,
                 align=settings.align,
                 cost_table=settings.cost_table,
                 input_shape=settings.input_shape,

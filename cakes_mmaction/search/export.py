@@ -412,6 +412,7 @@ def export_assignment(config: Any,
                                                  ShapeCostTable]] = None,
                       align: int = 1,
                       match: bool = False,
+                      score: str = 'gamma',
                       input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
                       cfg_options: Optional[dict] = None) -> Assignment:
     """Export the assignment of a search checkpoint, with cost metadata.
@@ -436,6 +437,10 @@ def export_assignment(config: Any,
         align (int): Counts in multiples of ``align``. Defaults to 1.
         match (bool): Spend the budget (:func:`select_budget`), for
             comparisons at equal cost. Defaults to False.
+        score (str): Candidate importance, ``'gamma'`` (the paper) or
+            ``'contribution'`` (see
+            :meth:`ResNet3dCAKESSupernet.importance`). Defaults to
+            ``'gamma'``.
         input_shape (Sequence[int]): Clip the costs refer to.
             Defaults to ``(1, 3, 8, 224, 224)``.
         cfg_options (dict, optional): Overrides merged into the config, as
@@ -477,7 +482,7 @@ def export_assignment(config: Any,
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.eval()
-    importances = backbone.importance()
+    importances = backbone.importance(score)
     top_c = select_top_c(importances, align)
     geometries = searched_geometry(cfg.model.backbone, top_c, input_shape)
     # cost_rows's ``ref_*`` columns: the same geometry, all 3x3x3.
@@ -510,6 +515,8 @@ def export_assignment(config: Any,
         shape_set=list(backbone.shapes),
         config=config_name,
         checkpoint=os.fspath(checkpoint))
+    if score != 'gamma':
+        meta['score'] = score
     meta.update(assignment.meta)
     meta.update(
         input_shape=[int(v) for v in (

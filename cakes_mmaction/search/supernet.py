@@ -121,14 +121,40 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
         """dict[str, CAKESSupernetConv3d]: The searched layers by path."""
         return self.cakes_layers
 
-    def importance(self) -> Dict[str, Dict[str, torch.Tensor]]:
-        """``|gamma|`` of every candidate.
+    #: Importance scores :meth:`importance` can give.
+    SCORES = ('gamma', 'contribution')
+
+    def importance(self, score: str = 'gamma'
+                   ) -> Dict[str, Dict[str, torch.Tensor]]:
+        """Importance of every candidate.
+
+        Args:
+            score (str): ``'gamma'``, the paper's ``|gamma|``; or
+                ``'contribution'``, ``|gamma| * ||w||`` with ``w`` the
+                candidate's column of the bottleneck's ``conv3``: the size
+                of what the candidate adds to the block's output, which
+                ``|gamma|`` alone misses when the next layer scales
+                candidates differently. Defaults to ``'gamma'``.
 
         Returns:
             dict: ``{path: {shape: (C,) tensor}}`` in module order.
         """
-        return OrderedDict((path, layer.importance())
-                           for path, layer in self.supernet_layers.items())
+        if score not in self.SCORES:
+            raise ValueError(f'score must be one of {self.SCORES}, got '
+                             f'{score!r}')
+        scores = OrderedDict()
+        for path, layer in self.supernet_layers.items():
+            gamma = layer.importance()
+            if score == 'contribution':
+                block = self.get_submodule(path.rsplit('.', 1)[0])
+                weight = block.conv3.conv.weight.detach()
+                norms = weight.transpose(0, 1).reshape(
+                    weight.shape[1], -1).norm(dim=1)
+                gamma = OrderedDict(
+                    (shape, g * norms[i * layer.width:(i + 1) * layer.width])
+                    for i, (shape, g) in enumerate(gamma.items()))
+            scores[path] = gamma
+        return scores
 
     # ------------------------------------------------------------------
     def inflate_from_state_dict_2d(self,

@@ -173,3 +173,28 @@ def test_export_tool_cfg_options_align_and_latency(tmp_path):
         0.4 * meta['reference']['latency'])
     assert all(n % 8 == 0 for c in exported.values() for n in c.values())
     assert 'modelled latency' in proc.stdout
+
+
+def test_contribution_score_weighs_gamma_by_the_next_layer():
+    model = MODELS.build(
+        dict(type='ResNet3dCAKESSupernet', scheme='C', depth=50,
+             stage_blocks=(1, 1, 1, 1), base_channels=8))
+    path, layer = next(iter(model.supernet_layers.items()))
+    conv3 = model.get_submodule(path.rsplit('.', 1)[0]).conv3.conv
+    with torch.no_grad():
+        layer.bn.weight.fill_(1.0)
+        conv3.weight.fill_(0.0)
+        # Only the 3x1x1 candidates feed the block's output.
+        conv3.weight[:, 2 * layer.width:] = 0.5
+    gamma = model.importance()[path]
+    assert all(torch.equal(v, torch.ones(layer.width))
+               for v in gamma.values())
+    contribution = model.importance('contribution')[path]
+    expected = 0.5 * conv3.out_channels**0.5
+    assert torch.allclose(contribution['3x1x1'],
+                          torch.full((layer.width, ), expected))
+    assert contribution['3x3x3'].abs().sum() == 0
+    counts = select_top_c({path: contribution})[path]
+    assert counts['3x1x1'] == layer.width
+    with pytest.raises(ValueError, match='score must be one of'):
+        model.importance('grad')

@@ -63,6 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "'matched' (the uniform split's, capped at 0.75 of "
                         "the all-3x3x3 network) or 3.2M, 40%%")
     parser.add_argument('--align', type=int, default=1)
+    parser.add_argument('--score', choices=['gamma', 'contribution'],
+                        default='gamma',
+                        help='candidate importance of the export')
     parser.add_argument('--cost-table', default=None,
                         help='measured per-shape cost table for the export')
     parser.add_argument('--no-pairs', action='store_true',
@@ -106,7 +109,8 @@ def main(argv=None) -> None:
         networks=networks,
         workers=args.workers,
         threads=args.threads,
-        pairs=not args.no_pairs)
+        pairs=not args.no_pairs,
+        score=args.score)
     result = run_search_eval(settings)
     table = format_table(result)
     print(table)
