@@ -103,3 +103,10 @@ def test_penalty_uses_the_measured_weights(tmp_path):
     partial.save(path)
     with pytest.raises(KeyError, match='no measured cost for layer'):
         _recognizer(dict(s=1.0, cost_table=path))
+
+
+def test_bad_statistic():
+    geos = {'l': LayerGeometry('l', 2, 2, (1, 4, 4))}
+    with pytest.raises(ValueError, match="statistic must be 'min' or "
+                       "'median'"):
+        measure_shape_costs(geos, ['1x3x3', '3x1x1'], statistic='mean')

@@ -36,7 +36,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default=None,
                         help='cpu or cuda (default: cuda when available)')
     parser.add_argument('--repeats', type=int, default=5,
-                        help='timed rounds; the median is kept')
+                        help='timed rounds')
+    parser.add_argument('--statistic', choices=['min', 'median'],
+                        default='min',
+                        help='kept over the rounds (min: other processes '
+                        'only add time)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config entries, as in tools/train.py')
@@ -47,7 +51,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     table = measure_config_costs(
         args.config, args.shape, args.cfg_options, device=args.device,
-        repeats=args.repeats)
+        repeats=args.repeats, statistic=args.statistic)
     table.save(args.out)
     print(f'wrote {args.out} ({table.meta["device"]})')
     for path, row in table.layers.items():
