@@ -521,12 +521,24 @@ def run_search_eval(settings: SearchEvalSettings,
     return result
 
 
+def _spread(gap: float, a: Dict[str, float], b: Dict[str, float]) -> str:
+    """A warning when a gap is no larger than the seed spread."""
+    spread = max(a['sd'], b['sd'])
+    if abs(gap) <= spread:
+        return (f' (the gap is within the seed spread, sd {spread:.1f}: '
+                'not a difference these seeds can show)')
+    return ''
+
+
 def verdicts(result: Dict[str, Any]) -> List[str]:
     """The two targets of a search that pays, checked on a result.
 
     - searched >= uniform + 3 points top-1 at matched MACs (+-5% of the
       uniform network's MACs);
     - searched >= all-3x3x3 top-1 at <= 0.75 of its MACs.
+
+    A gap no larger than the larger seed standard deviation of the two
+    networks is flagged as not shown by these seeds.
 
     Args:
         result (dict): From :func:`run_search_eval`.
@@ -550,7 +562,7 @@ def verdicts(result: Dict[str, Any]) -> List[str]:
                 f'{name} vs uniform: {gap:+.1f} points top-1 (target >= '
                 f'+3.0) at {ratio:.3f} x its MACs (target 0.95-1.05; seed '
                 f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}): '
-                f'{"MET" if ok else "MISSED"}')
+                f'{"MET" if ok else "MISSED"}{_spread(gap, top1, ref)}')
         if 'all_3x3x3' in summary:
             ref = summary['all_3x3x3']['top1']
             ratio = costs[name]['macs'] / costs['all_3x3x3']['macs']
@@ -558,8 +570,9 @@ def verdicts(result: Dict[str, Any]) -> List[str]:
             ok = ratio <= 0.75 and gap >= 0
             lines.append(
                 f'{name} vs all-3x3x3: {gap:+.1f} points top-1 (target '
-                f'>= 0) at {ratio:.3f} x its MACs (target <= 0.75): '
-                f'{"MET" if ok else "MISSED"}')
+                f'>= 0) at {ratio:.3f} x its MACs (target <= 0.75; seed '
+                f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}): '
+                f'{"MET" if ok else "MISSED"}{_spread(gap, top1, ref)}')
     return lines
 
 
@@ -673,16 +686,22 @@ BEGIN, END = '<!-- search-eval:begin -->', '<!-- search-eval:end -->'
 def replace_marked_section(path: str, text: str) -> None:
     """Replace what lies between the search-eval markers of a file.
 
+    The markers count only on lines of their own, so prose that mentions
+    them (as this project's docs do) is left alone.
+
     Args:
-        path (str): A Markdown file holding :data:`BEGIN` and :data:`END`.
+        path (str): A Markdown file holding :data:`BEGIN` and :data:`END`,
+            each on a line of its own.
         text (str): The new content.
     """
+    import re
     with open(path) as f:
         content = f.read()
-    start, end = content.find(BEGIN), content.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f'{path}: no {BEGIN} ... {END} section to '
-                         f'replace')
-    content = content[:start + len(BEGIN)] + '\n' + text + content[end:]
+    begin = re.search('^' + re.escape(BEGIN) + '$', content, re.M)
+    end = re.search('^' + re.escape(END) + '$', content, re.M)
+    if begin is None or end is None or end.start() < begin.end():
+        raise ValueError(f'{path}: no {BEGIN} ... {END} section (each '
+                         f'marker on a line of its own) to replace')
+    content = content[:begin.end()] + '\n' + text + content[end.start():]
     with open(path, 'w') as f:
         f.write(content)

@@ -61,6 +61,13 @@ def test_verdicts_and_table():
         lines[0].endswith('MET')
     assert lines[1].startswith('searched_c vs all-3x3x3: +1.0 points') and \
         lines[1].endswith('MET')
+    # A gap inside the seed spread is flagged.
+    result['summary']['uniform']['top1']['sd'] = 5.0
+    assert lines[0] != verdicts(result)[0]
+    assert verdicts(result)[0].endswith(
+        'MET (the gap is within the seed spread, sd 5.0: not a difference '
+        'these seeds can show)')
+    result['summary']['uniform']['top1']['sd'] = 0.0
     # Cheaper than matched (0.90 of uniform): the first target is missed.
     result['costs']['searched_c']['macs'] = 68
     assert verdicts(result)[0].endswith('MISSED')
@@ -72,10 +79,12 @@ def test_verdicts_and_table():
 
 def test_replace_marked_section(tmp_path):
     readme = tmp_path / 'README.md'
-    readme.write_text('a\n<!-- search-eval:begin -->\nold\n'
+    mention = 'see `<!-- search-eval:begin -->` in prose\n'
+    readme.write_text(mention + 'a\n<!-- search-eval:begin -->\nold\n'
                       '<!-- search-eval:end -->\nb\n')
     replace_marked_section(str(readme), 'new\n')
-    assert readme.read_text() == ('a\n<!-- search-eval:begin -->\nnew\n'
+    assert readme.read_text() == (mention +
+                                  'a\n<!-- search-eval:begin -->\nnew\n'
                                   '<!-- search-eval:end -->\nb\n')
     readme.write_text('no markers')
     with pytest.raises(ValueError, match='README.md: no <!-- search-eval'):
