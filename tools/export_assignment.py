@@ -11,6 +11,13 @@ Example::
     python tools/export_assignment.py CONFIG CKPT --out a.json \
         --flops-budget 40%
 
+    # a latency budget on this device's measured per-shape costs, counts
+    # in multiples of 16, on another dataset's search
+    python tools/analysis/measure_shape_cost.py CONFIG --out cost.json
+    python tools/export_assignment.py CONFIG CKPT --out a.json \
+        --cost-table cost.json --latency-budget 50% --align 16 \
+        --cfg-options model.cls_head.num_classes=12
+
 The file plugs into the backbone: ``model.backbone.assignment=a.json``.
 """
 import argparse
@@ -24,6 +31,7 @@ from cakes_mmaction.search import export_assignment  # noqa: E402
 
 
 def parse_args(argv=None):
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(
         description='Export the assignment of a CAKES search checkpoint: '
         'per layer the top-C candidates by |gamma| (the paper), or a '
@@ -40,6 +48,40 @@ def parse_args(argv=None):
     budget.add_argument(
         '--params-budget',
         help='the same on the parameters of the CAKES layers')
+    budget.add_argument(
+        '--latency-budget',
+        help='budget on the latency of the CAKES layers modelled from '
+        '--cost-table: seconds (0.004, 4ms, 800us) or a percentage of the '
+        'all-3x3x3 network (50%%)')
+    parser.add_argument(
+        '--cost-table',
+        help='measured per-shape cost table (JSON, from tools/analysis/'
+        'measure_shape_cost.py); needed by --latency-budget, and adds the '
+        'modelled latency to the file')
+    parser.add_argument(
+        '--align',
+        type=int,
+        default=1,
+        metavar='N',
+        help='round every count to a multiple of N (e.g. 16 for '
+        'tensor-core tiles); every width must be a multiple of N')
+    parser.add_argument(
+        '--score',
+        choices=['gamma', 'contribution'],
+        default='gamma',
+        help="candidate importance: |gamma| (the paper) or 'contribution' "
+        '(|gamma| x the norm of its conv3 column)')
+    parser.add_argument(
+        '--match',
+        action='store_true',
+        help='also spend an unused budget (move channels to costlier '
+        'shapes while it allows), to compare networks at equal cost')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override entries of the search config, as in '
+        'tools/train.py (e.g. model.cls_head.num_classes=12)')
     parser.add_argument(
         '--input-shape',
         type=int,
@@ -57,7 +99,13 @@ def main(argv=None):
         args.checkpoint,
         flops_budget=args.flops_budget,
         params_budget=args.params_budget,
-        input_shape=(1, 3) + tuple(args.input_shape))
+        latency_budget=args.latency_budget,
+        cost_table=args.cost_table,
+        align=args.align,
+        match=args.match,
+        score=args.score,
+        input_shape=(1, 3) + tuple(args.input_shape),
+        cfg_options=args.cfg_options)
     assignment.save(args.out)
     meta = assignment.meta
     print(f'wrote {args.out}: {len(assignment)} layers, scheme '
@@ -65,10 +113,19 @@ def main(argv=None):
     print(f'CAKES layers: {meta["flops"]:,} multiply-adds, {meta["params"]:,}'
           f' params; all-3x3x3: {meta["reference"]["flops"]:,} and '
           f'{meta["reference"]["params"]:,}')
+    if 'latency' in meta:
+        print(f'modelled latency of the CAKES layers: '
+              f'{meta["latency"] * 1e3:.4f} ms per clip; all-3x3x3: '
+              f'{meta["reference"]["latency"] * 1e3:.4f} ms '
+              f'({meta["cost_table"]["device"]})')
     if 'budget' in meta:
         b = meta['budget']
-        print(f'{b["metric"]} budget {b["budget"]:,}: reached '
-              f'{b["reached"]:,}')
+        if b['metric'] == 'latency':
+            print(f'latency budget {b["budget"] * 1e3:.4f} ms: reached '
+                  f'{b["reached"] * 1e3:.4f} ms')
+        else:
+            print(f'{b["metric"]} budget {b["budget"]:,}: reached '
+                  f'{b["reached"]:,}')
 
 
 if __name__ == '__main__':

@@ -207,12 +207,34 @@ def config_complexity(config: Any,
     return complexity_report(model, input_shape)
 
 
-def _giga(x: int) -> str:
-    return f'{x / 1e9:.3f}'
+_UNITS = ((1e9, 'G'), (1e6, 'M'), (1e3, 'K'), (1, ''))
 
 
-def _mega(x: int) -> str:
-    return f'{x / 1e6:.3f}'
+def _unit(values: Sequence[int]) -> Tuple[float, str]:
+    """The largest unit in which every non-zero value reads >= 0.1.
+
+    With three decimals every figure then keeps at least three significant
+    digits: the 224x224 ResNet-50 reads in G, a 32x32 toy in M or K, and
+    nothing prints as 0.000.
+    """
+    nonzero = [abs(v) for v in values if v]
+    smallest = min(nonzero) if nonzero else 0
+    for scale, name in _UNITS:
+        if smallest >= 0.1 * scale:
+            return scale, name
+    return 1, ''
+
+
+def _fmt(x: int, scale: float) -> str:
+    # A zero is exact (an empty branch): '0', never a rounded '0.000'.
+    return f'{x / scale:.3f}' if scale > 1 and x else f'{x:,}'
+
+
+def _exact(x: int, scale: float, name: str) -> str:
+    """``'15.123 M (15,123,456)'``: the unit and the exact count."""
+    if scale == 1:
+        return f'{x:,}'
+    return f'{x / scale:.3f} {name} ({x:,})'
 
 
 def format_report(report: ComplexityReport) -> str:
@@ -222,8 +244,9 @@ def format_report(report: ComplexityReport) -> str:
         report (ComplexityReport): From :func:`complexity_report`.
 
     Returns:
-        str: Totals, the per-layer table (FLOPs in G multiply-adds, params
-        in M; ``all-3x3x3`` is the layer's FLOPs with every channel
+        str: Totals (with the exact counts), the per-layer table (in the
+        largest of G, M, K in which no non-zero figure reads below 0.1;
+        ``all-3x3x3`` is the layer's FLOPs with every channel
         3x3x3, ``ratio`` the layer's FLOPs over that) and the ratios of
         the whole network to the all-3x3x3 network.
     """
@@ -232,13 +255,23 @@ def format_report(report: ComplexityReport) -> str:
         for s in row['counts']:
             if s not in shapes:
                 shapes.append(s)
+    params_unit = _unit([report.params, report.ref_params] +
+                        [r['params'] for r in report.layers])
+    flops_unit = _unit([report.flops, report.ref_flops] + [
+        v for r in report.layers
+        for v in list(r['flops_by_shape'].values()) + [r['ref_flops']]
+    ])
     lines = [
         f'Input shape: {tuple(report.input_shape)} (N, C, T, H, W)',
-        'FLOPs are multiply-adds counted by mmengine.analysis; params in M, '
-        'FLOPs in G; all-3x3x3 = the same layer with every channel 3x3x3.',
-        f'Params: {_mega(report.params)} M   FLOPs: {_giga(report.flops)} G',
+        'FLOPs are multiply-adds counted by mmengine.analysis; '
+        f'table: params in {params_unit[1] or "units"}, FLOPs in '
+        f'{flops_unit[1] or "units"}; all-3x3x3 = the same layer with '
+        'every channel 3x3x3.',
+        f'Params: {_exact(report.params, *params_unit)}   FLOPs: '
+        f'{_exact(report.flops, *flops_unit)}',
         f'All-3x3x3 network (same skeleton): params '
-        f'{_mega(report.ref_params)} M   FLOPs {_giga(report.ref_flops)} G',
+        f'{_exact(report.ref_params, *params_unit)}   FLOPs '
+        f'{_exact(report.ref_flops, *flops_unit)}',
         f'Ratio to all-3x3x3: params {report.params_ratio:.3f}   FLOPs '
         f'{report.flops_ratio:.3f}',
     ]
@@ -246,16 +279,18 @@ def format_report(report: ComplexityReport) -> str:
         ops = ', '.join(f'{k} x{v}'
                         for k, v in sorted(report.unsupported_ops.items()))
         lines.append(f'Not counted by mmengine: {ops}')
+    pscale, fscale = params_unit[0], flops_unit[0]
     header = (['layer'] + [f'n {s}' for s in shapes] + ['params'] +
               [f'FLOPs {s}' for s in shapes] + ['FLOPs', 'all-3x3x3',
                                                 'ratio'])
     body = []
     for row in report.layers:
         body.append([row['path']] + [str(row['counts'][s]) for s in shapes] +
-                    [_mega(row['params'])] +
-                    [_giga(row['flops_by_shape'][s]) for s in shapes] + [
-                        _giga(row['flops']),
-                        _giga(row['ref_flops']),
+                    [_fmt(row['params'], pscale)] +
+                    [_fmt(row['flops_by_shape'][s], fscale)
+                     for s in shapes] + [
+                        _fmt(row['flops'], fscale),
+                        _fmt(row['ref_flops'], fscale),
                         f"{row['flops'] / row['ref_flops']:.3f}"
                     ])
     totals = {s: sum(r['counts'][s] for r in report.layers) for s in shapes}
@@ -265,10 +300,10 @@ def format_report(report: ComplexityReport) -> str:
     }
     ref = sum(r['ref_flops'] for r in report.layers)
     body.append(['CAKES layers'] + [str(totals[s]) for s in shapes] +
-                [_mega(report.cakes_params)] +
-                [_giga(by_shape[s]) for s in shapes] + [
-                    _giga(report.cakes_flops),
-                    _giga(ref), f'{report.cakes_flops / ref:.3f}'
+                [_fmt(report.cakes_params, pscale)] +
+                [_fmt(by_shape[s], fscale) for s in shapes] + [
+                    _fmt(report.cakes_flops, fscale),
+                    _fmt(ref, fscale), f'{report.cakes_flops / ref:.3f}'
                 ])
     widths = [
         max(len(r[i]) for r in [header] + body) for i in range(len(header))

@@ -278,8 +278,9 @@ def generate_synthetic_dataset(
         num_pairs: Optional[int] = None,
         jpeg_quality: int = 95,
         fps: int = 8,
-        progress: Optional[Callable[[str], None]] = None
-) -> SyntheticDataset:
+        progress: Optional[Callable[[str], None]] = None,
+        benchmark: str = 'demo',
+        max_frames: Optional[int] = None) -> SyntheticDataset:
     """Generate the dataset (deterministic for a given seed and sizes).
 
     Args:
@@ -301,6 +302,14 @@ def generate_synthetic_dataset(
         fps (int): Frame rate written into the mp4 files. Defaults to 8.
         progress (Callable[[str], None], optional): Called with one line
             per split. Defaults to None.
+        benchmark (str): ``'demo'`` (the clips described above) or
+            ``'hard'`` (:mod:`~cakes_mmaction.datasets.synthetic_hard`:
+            six pairs, object kind not tied to the pair, camera motion,
+            distractors, random timing, blur, variable length).
+            Defaults to ``'demo'``.
+        max_frames (int, optional): ``'hard'`` only: each clip has between
+            ``num_frames`` and ``max_frames`` frames. Defaults to
+            ``num_frames * 3 // 2``.
 
     Returns:
         SyntheticDataset: Where everything was written.
@@ -320,7 +329,22 @@ def generate_synthetic_dataset(
     if min(height, width) < 16 or num_frames < 2:
         raise ValueError(f'frames must be at least 16x16 and clips at least '
                          f'2 frames long, got {height}x{width}, {num_frames}')
-    pairs = CLASS_PAIRS[:num_pairs] if num_pairs else CLASS_PAIRS
+    if benchmark not in ('demo', 'hard'):
+        raise ValueError(f"benchmark must be 'demo' or 'hard', got "
+                         f'{benchmark!r}')
+    hard = benchmark == 'hard'
+    if hard:
+        from .synthetic_hard import HARD_CLASS_PAIRS, render_hard_clip
+        if max_frames is None:
+            max_frames = num_frames * 3 // 2
+        if max_frames < num_frames:
+            raise ValueError(f'max_frames ({max_frames}) must be >= '
+                             f'num_frames ({num_frames})')
+    elif max_frames is not None:
+        raise ValueError("max_frames (variable length) needs "
+                         "benchmark='hard'")
+    all_pairs = HARD_CLASS_PAIRS if hard else CLASS_PAIRS
+    pairs = all_pairs[:num_pairs] if num_pairs else all_pairs
     os.makedirs(out_dir, exist_ok=True)
     class_file = osp.join(out_dir, 'classes.txt')
     with open(class_file, 'w') as f:
@@ -332,22 +356,32 @@ def generate_synthetic_dataset(
         frame_lines, video_lines = [], []
         for k, (_, _, motion, kind) in enumerate(pairs):
             for j in range(count):
-                rng = np.random.default_rng(
-                    [seed, _SPLIT_IDS[split], k, j, height, width,
-                     num_frames])
-                clip = render_clip(rng, motion, kind, num_frames, height,
-                                   width)
+                if hard:
+                    # A stream of its own: 'hard' never reuses demo draws.
+                    rng = np.random.default_rng(
+                        [seed, _SPLIT_IDS[split], k, j, height, width,
+                         num_frames, max_frames, 1])
+                    length = int(rng.integers(num_frames, max_frames + 1))
+                    clip = render_hard_clip(rng, motion, length, height,
+                                            width)
+                else:
+                    rng = np.random.default_rng(
+                        [seed, _SPLIT_IDS[split], k, j, height, width,
+                         num_frames])
+                    length = num_frames
+                    clip = render_clip(rng, motion, kind, num_frames,
+                                       height, width)
                 for label, frames in ((2 * k, clip), (2 * k + 1, clip[::-1])):
                     vid = f'{split}_{label:03d}_{j:05d}'
                     if 'rawframes' in formats:
                         _write_frames(osp.join(data.rawframes, vid), frames,
                                       jpeg_quality)
-                        frame_lines.append(f'{vid} {num_frames} {label}\n')
+                        frame_lines.append(f'{vid} {length} {label}\n')
                     if 'videos' in formats:
                         path = osp.join(data.videos, f'{vid}.mp4')
                         os.makedirs(data.videos, exist_ok=True)
                         _write_video(path, frames, fps)
-                        _check_decodable(path, num_frames, (height, width))
+                        _check_decodable(path, length, (height, width))
                         video_lines.append(f'{vid}.mp4 {label}\n')
         if 'rawframes' in formats:
             with open(data.rawframe_list(split), 'w') as f:
@@ -356,8 +390,10 @@ def generate_synthetic_dataset(
             with open(data.video_list(split), 'w') as f:
                 f.writelines(video_lines)
         if progress is not None:
+            frames_text = f'{num_frames}-{max_frames}' if hard else \
+                str(num_frames)
             progress(f'{split}: {count * data.num_classes} videos, '
-                     f'{num_frames} frames of {height}x{width}, '
+                     f'{frames_text} frames of {height}x{width}, '
                      f'{data.num_classes} classes -> {out_dir}')
     return data
 

@@ -19,19 +19,23 @@ then shape order, then filter index):
 import os
 import re
 from collections import OrderedDict
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 
 from ..assignment import Assignment, AssignmentError
-from ..cost import (BranchCost, LayerGeometry, capture_geometry, cost_table,
-                    layer_cost)
+from ..cost import LayerGeometry, capture_geometry
+from ..cost import cost_table as cost_rows
+from ..cost import layer_cost
 from ..shapes import canonical_order, parse_shape
+from .measured_cost import ShapeCostTable
 from .supernet_conv import top_c_indices
 
 __all__ = [
-    'select_top_c', 'select_budget', 'parse_budget', 'searched_geometry',
-    'export_assignment', 'DEFAULT_INPUT_SHAPE'
+    'select_top_c', 'select_budget', 'parse_budget', 'parse_latency_budget',
+    'assignment_total', 'searched_geometry', 'export_assignment',
+    'DEFAULT_INPUT_SHAPE'
 ]
 
 #: The clip the paper's costs refer to: 8 frames of 224 x 224.
@@ -63,7 +67,45 @@ def _layer_scores(path: str, scores: Mapping[str, Any]
     return shapes, width, flat
 
 
-def select_top_c(importances: Importances) -> Assignment:
+def _align_counts(path: str, ranked: Sequence[Sequence[float]],
+                  counts: Sequence[int], width: int,
+                  align: int) -> List[int]:
+    """Round counts to multiples of ``align``, keeping the width.
+
+    Each shape keeps the whole blocks of ``align`` it already has; the
+    remaining blocks go, one at a time, to the shape whose next block of
+    candidates (by ``|gamma|``) sums to the most importance.
+    """
+    if width % align:
+        raise AssignmentError(
+            f'layer {path!r}: width {width} is not a multiple of align='
+            f'{align}; counts in blocks of {align} cannot fill it')
+    out = [(c // align) * align for c in counts]
+    while sum(out) < width:
+        best = max(
+            (i for i in range(len(out)) if out[i] + align <= width),
+            key=lambda i: (sum(ranked[i][out[i]:out[i] + align]), -i))
+        out[best] += align
+    return out
+
+
+def _ranked(flat: torch.Tensor, shapes: Sequence[str],
+            width: int) -> List[List[float]]:
+    """Scores of each shape's candidates, best first."""
+    ranked = []
+    for i in range(len(shapes)):
+        block = flat[i * width:(i + 1) * width]
+        ranked.append(block[top_c_indices(block, width)].tolist())
+    return ranked
+
+
+def _check_align(align: int) -> int:
+    if isinstance(align, bool) or not isinstance(align, int) or align < 1:
+        raise ValueError(f'align must be an int >= 1, got {align!r}')
+    return align
+
+
+def select_top_c(importances: Importances, align: int = 1) -> Assignment:
     """The paper's rule: per layer, the top-``C`` candidates by ``|gamma|``.
 
     Ties keep the earlier candidate (shape order, then filter index), so
@@ -73,10 +115,16 @@ def select_top_c(importances: Importances) -> Assignment:
         importances (Mapping): ``{path: {shape: scores}}`` with ``C``
             scores (``|gamma|``; signs are ignored) per shape, e.g.
             :meth:`ResNet3dCAKESSupernet.importance`.
+        align (int): Round every count to a multiple of ``align`` (e.g.
+            16 for tensor-core tiles): each shape keeps its whole blocks
+            and the rest of the width goes block by block to the shape
+            whose next ``align`` candidates are the most important.
+            Every width must be a multiple. Defaults to 1 (no rounding).
 
     Returns:
         Assignment: Counts per layer and shape.
     """
+    _check_align(align)
     layers = OrderedDict()
     for path, scores in importances.items():
         shapes, width, flat = _layer_scores(path, scores)
@@ -84,42 +132,95 @@ def select_top_c(importances: Importances) -> Assignment:
         counts = torch.bincount(
             torch.div(kept, width, rounding_mode='floor'),
             minlength=len(shapes)).tolist()
+        if align > 1:
+            counts = _align_counts(path, _ranked(flat, shapes, width),
+                                   counts, width, align)
         layers[path] = OrderedDict(zip(shapes, counts))
-    return Assignment(layers, dict(rule='top_c'), source='search export')
+    meta = dict(rule='top_c')
+    if align > 1:
+        meta['align'] = align
+    return Assignment(layers, meta, source='search export')
 
 
-def _metric(cost: BranchCost, metric: str) -> int:
-    return cost.flops if metric == 'flops' else cost.params
+METRICS = ('flops', 'params', 'latency')
 
 
-def _total(assignment: Mapping[str, Mapping[str, int]],
-           geometries: Mapping[str, LayerGeometry], metric: str) -> int:
-    return sum(
-        _metric(sum(layer_cost(geometries[p], c).values(), BranchCost()),
-                metric) for p, c in assignment.items())
+def _unit_costs(path: str, geometry: LayerGeometry, shapes: Sequence[str],
+                metric: str,
+                cost_table: Optional[ShapeCostTable]) -> List[float]:
+    """Cost of one output channel of each shape of a layer."""
+    if metric == 'latency':
+        return cost_table.unit_costs(path, shapes)
+    costs = layer_cost(geometry, {s: 1 for s in shapes}).values()
+    return [c.flops if metric == 'flops' else c.params for c in costs]
+
+
+def assignment_total(assignment: Mapping[str, Mapping[str, int]],
+                     geometries: Mapping[str, LayerGeometry],
+                     metric: str = 'flops',
+                     cost_table: Optional[ShapeCostTable] = None
+                     ) -> Union[int, float]:
+    """Summed cost of the CAKES layers of an assignment.
+
+    Args:
+        assignment (Mapping): ``{path: {shape: count}}``.
+        geometries (Mapping[str, LayerGeometry]): Geometry by path.
+        metric (str): ``'flops'``, ``'params'`` or ``'latency'``.
+            Defaults to ``'flops'``.
+        cost_table (ShapeCostTable, optional): Measured costs, needed for
+            ``'latency'``. Defaults to None.
+
+    Returns:
+        int | float: The total (seconds per clip for ``'latency'``).
+    """
+    total = 0
+    for path, counts in assignment.items():
+        shapes = list(counts)
+        units = _unit_costs(path, geometries[path], shapes, metric,
+                            cost_table)
+        total += sum(u * counts[s] for u, s in zip(units, shapes))
+    return total
 
 
 def select_budget(importances: Importances,
                   geometries: Mapping[str, LayerGeometry],
-                  budget: int,
-                  metric: str = 'flops') -> Assignment:
+                  budget: Union[int, float],
+                  metric: str = 'flops',
+                  *,
+                  cost_table: Optional[ShapeCostTable] = None,
+                  align: int = 1,
+                  match: bool = False) -> Assignment:
     """Meet a global cost budget, spending it by importance per unit cost.
 
     Starts from :func:`select_top_c`. While the CAKES layers cost more than
     ``budget``, it applies the single move (in one layer, drop the weakest
-    kept candidate of a costlier shape and keep the strongest dropped
-    candidate of a cheaper shape) with the smallest
+    ``align`` kept candidates of a costlier shape and keep the strongest
+    ``align`` dropped candidates of a cheaper shape) with the smallest
     ``importance lost / cost saved``; ties go to the earlier layer, then
     the earlier shapes. Widths never change.
+
+    With ``match``, a result under the budget is then raised towards it:
+    while some move fits, it applies the opposite move (a cheaper shape's
+    weakest kept block for a costlier shape's strongest dropped one) with
+    the largest ``importance gained / cost added``, so that networks can be
+    compared at equal cost.
 
     Args:
         importances (Mapping): ``{path: {shape: scores}}`` as for
             :func:`select_top_c`.
         geometries (Mapping[str, LayerGeometry]): Geometry of every layer
             of the searched network (``out_channels`` = ``C``).
-        budget (int): Upper bound on the summed cost of the CAKES layers.
-        metric (str): ``'flops'`` (multiply-adds) or ``'params'``.
+        budget (int | float): Upper bound on the summed cost of the CAKES
+            layers.
+        metric (str): ``'flops'`` (multiply-adds), ``'params'`` or
+            ``'latency'`` (seconds per clip from ``cost_table``).
             Defaults to ``'flops'``.
+        cost_table (ShapeCostTable, optional): Measured per-channel costs
+            of each shape and layer; required for ``'latency'``.
+            Defaults to None.
+        align (int): Counts in multiples of ``align``. Defaults to 1.
+        match (bool): Also spend an unused budget (see above). Defaults
+            to False.
 
     Returns:
         Assignment: Counts, with ``meta['budget']`` holding the metric,
@@ -128,9 +229,12 @@ def select_budget(importances: Importances,
     Raises:
         AssignmentError: The budget is below the cheapest assignment.
     """
-    if metric not in ('flops', 'params'):
-        raise ValueError(f"metric must be 'flops' or 'params', got {metric!r}")
-    start = select_top_c(importances)
+    if metric not in METRICS:
+        raise ValueError(f'metric must be one of {METRICS}, got {metric!r}')
+    if metric == 'latency' and cost_table is None:
+        raise ValueError("metric 'latency' needs a measured cost_table")
+    _check_align(align)
+    start = select_top_c(importances, align)
     layers = []  # (path, shapes, unit costs, sorted scores, counts)
     for path, scores in importances.items():
         if path not in geometries:
@@ -141,19 +245,10 @@ def select_budget(importances: Importances,
             raise AssignmentError(
                 f'layer {path!r}: geometry has {geometry.out_channels} '
                 f'output channels, the supernet {width} per shape')
-        unit = [
-            _metric(c, metric)
-            for c in layer_cost(geometry, {s: 1
-                                           for s in shapes}).values()
-        ]
-        ranked = []
-        for i in range(len(shapes)):
-            block = flat[i * width:(i + 1) * width]
-            order = top_c_indices(block, width)
-            ranked.append(block[order].tolist())
-        layers.append(
-            (path, shapes, unit, ranked, [start[path][s] for s in shapes]))
-    total = _total(start, geometries, metric)
+        unit = _unit_costs(path, geometry, shapes, metric, cost_table)
+        layers.append((path, shapes, unit, _ranked(flat, shapes, width),
+                       [start[path][s] for s in shapes]))
+    total = assignment_total(start, geometries, metric, cost_table)
     cheapest = sum(min(unit) * sum(counts)
                    for _, _, unit, _, counts in layers)
     if budget < cheapest:
@@ -162,32 +257,61 @@ def select_budget(importances: Importances,
             f'assignment of these layers costs {cheapest:,} (every channel '
             f'on its cheapest shape); the paper\'s top-C rule costs '
             f'{total:,}')
+    step = align
     while total > budget:
         best = None  # ((ratio, layer, from, to), saved)
         for li, (_, shapes, unit, ranked, counts) in enumerate(layers):
             for a in range(len(shapes)):
-                if counts[a] == 0:
+                if counts[a] < step:
                     continue
                 for b in range(len(shapes)):
-                    saved = unit[a] - unit[b]
-                    if saved <= 0 or counts[b] == len(ranked[b]):
+                    saved = (unit[a] - unit[b]) * step
+                    if saved <= 0 or counts[b] + step > len(ranked[b]):
                         continue
-                    lost = ranked[a][counts[a] - 1] - ranked[b][counts[b]]
+                    lost = sum(ranked[a][counts[a] - step:counts[a]]) - \
+                        sum(ranked[b][counts[b]:counts[b] + step])
                     key = (lost / saved, li, a, b)
                     if best is None or key < best[0]:
                         best = (key, saved)
         if best is None:  # pragma: no cover - excluded by `cheapest`
             raise AssignmentError(f'{metric} budget {budget:,} not reached')
         (_, li, a, b), saved = best
-        layers[li][4][a] -= 1
-        layers[li][4][b] += 1
+        layers[li][4][a] -= step
+        layers[li][4][b] += step
         total -= saved
+    while match:
+        best = None  # ((-ratio, layer, from, to), added)
+        for li, (_, shapes, unit, ranked, counts) in enumerate(layers):
+            for a in range(len(shapes)):
+                if counts[a] < step:
+                    continue
+                for b in range(len(shapes)):
+                    added = (unit[b] - unit[a]) * step
+                    if added <= 0 or total + added > budget or \
+                            counts[b] + step > len(ranked[b]):
+                        continue
+                    gained = sum(ranked[b][counts[b]:counts[b] + step]) - \
+                        sum(ranked[a][counts[a] - step:counts[a]])
+                    key = (-gained / added, li, a, b)
+                    if best is None or key < best[0]:
+                        best = (key, added)
+        if best is None:
+            break
+        (_, li, a, b), added = best
+        layers[li][4][a] -= step
+        layers[li][4][b] += step
+        total += added
     result = OrderedDict(
         (path, OrderedDict(zip(shapes, counts)))
         for path, shapes, _, _, counts in layers)
+    total = assignment_total(result, geometries, metric, cost_table)
     meta = dict(
         rule='budget',
-        budget=OrderedDict(metric=metric, budget=int(budget), reached=total))
+        budget=OrderedDict(metric=metric, budget=budget, reached=total))
+    if match:
+        meta['budget']['match'] = True
+    if align > 1:
+        meta['align'] = align
     return Assignment(result, meta, source='search export')
 
 
@@ -217,6 +341,33 @@ def parse_budget(spec: Union[str, int, float], reference: int) -> int:
     if value <= 0:
         raise ValueError(f'budget must be positive, got {spec!r}')
     return int(value)
+
+
+def parse_latency_budget(spec: Union[str, float], reference: float) -> float:
+    """Read a latency budget: seconds (``0.004``, ``'4ms'``) or ``'40%'``.
+
+    Args:
+        spec (str | float): Seconds, a number with an ``s``/``ms``/``us``
+            suffix, or a percentage of ``reference``.
+        reference (float): The all-3x3x3 latency, for percentages.
+
+    Returns:
+        float: The budget in seconds per clip.
+    """
+    text = str(spec).strip()
+    match = re.fullmatch(
+        r'([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%|s|ms|us)?', text,
+        flags=re.IGNORECASE)
+    if not match:
+        raise ValueError(
+            f"latency budget must be seconds (0.004), a number with s/ms/us "
+            f"('4ms') or a percentage such as '40%', got {spec!r}")
+    value, unit = float(match.group(1)), (match.group(2) or 's').lower()
+    value = value / 100 * reference if unit == '%' else value * {
+        's': 1.0, 'ms': 1e-3, 'us': 1e-6}[unit]
+    if value <= 0:
+        raise ValueError(f'latency budget must be positive, got {spec!r}')
+    return value
 
 
 def searched_geometry(backbone_cfg: Mapping[str, Any],
@@ -256,8 +407,14 @@ def export_assignment(config: Any,
                       *,
                       flops_budget: Optional[Union[str, float]] = None,
                       params_budget: Optional[Union[str, float]] = None,
-                      input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE
-                      ) -> Assignment:
+                      latency_budget: Optional[Union[str, float]] = None,
+                      cost_table: Optional[Union[str,
+                                                 ShapeCostTable]] = None,
+                      align: int = 1,
+                      match: bool = False,
+                      score: str = 'gamma',
+                      input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
+                      cfg_options: Optional[dict] = None) -> Assignment:
     """Export the assignment of a search checkpoint, with cost metadata.
 
     Args:
@@ -270,22 +427,48 @@ def export_assignment(config: Any,
             Defaults to None.
         params_budget (str | float, optional): The same on parameters.
             Defaults to None.
+        latency_budget (str | float, optional): The same on the latency
+            modelled from ``cost_table`` (see
+            :func:`parse_latency_budget`). Defaults to None.
+        cost_table (str | ShapeCostTable, optional): Measured per-shape
+            costs (:class:`ShapeCostTable` or its file); required by
+            ``latency_budget``, and with it the file's ``meta`` also holds
+            the modelled ``latency``. Defaults to None.
+        align (int): Counts in multiples of ``align``. Defaults to 1.
+        match (bool): Spend the budget (:func:`select_budget`), for
+            comparisons at equal cost. Defaults to False.
+        score (str): Candidate importance, ``'gamma'`` (the paper) or
+            ``'contribution'`` (see
+            :meth:`ResNet3dCAKESSupernet.importance`). Defaults to
+            ``'gamma'``.
         input_shape (Sequence[int]): Clip the costs refer to.
             Defaults to ``(1, 3, 8, 224, 224)``.
+        cfg_options (dict, optional): Overrides merged into the config, as
+            ``--cfg-options`` does. Defaults to None.
 
     Returns:
         Assignment: With ``meta``: ``source``, ``scheme``, ``shape_set``,
-        ``config``, ``checkpoint``, ``rule`` (and ``budget``),
+        ``config``, ``checkpoint``, ``rule`` (and ``budget``, ``align``),
         ``input_shape``, ``cost_scope``, ``params``, ``flops`` and
-        ``reference`` (all-3x3x3 params and FLOPs).
+        ``reference`` (all-3x3x3 params and FLOPs; and ``latency`` with a
+        cost table).
     """
     from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
-    if flops_budget is not None and params_budget is not None:
-        raise ValueError('give either a FLOP or a parameter budget, not both')
+    given = [b for b in (flops_budget, params_budget, latency_budget)
+             if b is not None]
+    if len(given) > 1:
+        raise ValueError('give one budget (FLOPs, parameters or latency), '
+                         'not several')
+    if latency_budget is not None and cost_table is None:
+        raise ValueError('a latency budget needs a measured cost table '
+                         '(tools/analysis/measure_shape_cost.py)')
+    table = None if cost_table is None else ShapeCostTable.coerce(cost_table)
     cfg = Config.fromfile(config) if isinstance(config,
                                                 (str, os.PathLike)) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     config_name = os.fspath(config) if isinstance(
         config, (str, os.PathLike)) else getattr(cfg, 'filename', None)
     model = MODELS.build(cfg.model)
@@ -299,26 +482,41 @@ def export_assignment(config: Any,
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.eval()
-    importances = backbone.importance()
-    top_c = select_top_c(importances)
+    importances = backbone.importance(score)
+    top_c = select_top_c(importances, align)
     geometries = searched_geometry(cfg.model.backbone, top_c, input_shape)
-    # cost_table's ``ref_*`` columns: the same geometry, all 3x3x3.
-    reference = cost_table(top_c, geometries)[-1]
-    if flops_budget is not None or params_budget is not None:
-        metric = 'flops' if flops_budget is not None else 'params'
-        spec = flops_budget if flops_budget is not None else params_budget
-        budget = parse_budget(spec, reference['ref_' + metric])
-        assignment = select_budget(importances, geometries, budget, metric)
+    # cost_rows's ``ref_*`` columns: the same geometry, all 3x3x3.
+    reference = cost_rows(top_c, geometries)[-1]
+    ref_counts = OrderedDict(
+        (p, {'x'.join(map(str, g.kernel_size)): g.out_channels})
+        for p, g in geometries.items())
+    if given:
+        spec = given[0]
+        if flops_budget is not None or params_budget is not None:
+            metric = 'flops' if flops_budget is not None else 'params'
+            budget = parse_budget(spec, reference['ref_' + metric])
+        else:
+            metric = 'latency'
+            budget = parse_latency_budget(
+                spec, assignment_total(ref_counts, geometries, metric,
+                                       table))
+        assignment = select_budget(
+            importances, geometries, budget, metric, cost_table=table,
+            align=align, match=match)
         assignment.meta['budget']['spec'] = str(spec)
+    elif match:
+        raise ValueError('match spends a budget; give one')
     else:
         assignment = top_c
-    total = cost_table(assignment, geometries)[-1]
+    total = cost_rows(assignment, geometries)[-1]
     meta = OrderedDict(
         source='cakes_mmaction.search.export_assignment',
         scheme=backbone.scheme,
         shape_set=list(backbone.shapes),
         config=config_name,
         checkpoint=os.fspath(checkpoint))
+    if score != 'gamma':
+        meta['score'] = score
     meta.update(assignment.meta)
     meta.update(
         input_shape=[int(v) for v in (
@@ -333,4 +531,11 @@ def export_assignment(config: Any,
                 map(str, next(iter(geometries.values())).kernel_size)),
             params=total['ref_params'],
             flops=total['ref_flops']))
+    if table is not None:
+        meta['latency'] = assignment_total(assignment, geometries,
+                                           'latency', table)
+        meta['reference']['latency'] = assignment_total(
+            ref_counts, geometries, 'latency', table)
+        meta['cost_table'] = OrderedDict(
+            file=table.source, device=table.meta.get('device'))
     return Assignment(assignment.to_layers(), meta, source=checkpoint)

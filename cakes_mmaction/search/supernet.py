@@ -11,6 +11,7 @@ from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 
 from ..models import ResNet3dCAKES
+from .measured_cost import ShapeCostTable
 from .supernet_conv import SCHEMES, CAKESSupernetConv3d
 
 __all__ = ['ResNet3dCAKESSupernet', 'CAKESSearchRecognizer']
@@ -120,14 +121,40 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
         """dict[str, CAKESSupernetConv3d]: The searched layers by path."""
         return self.cakes_layers
 
-    def importance(self) -> Dict[str, Dict[str, torch.Tensor]]:
-        """``|gamma|`` of every candidate.
+    #: Importance scores :meth:`importance` can give.
+    SCORES = ('gamma', 'contribution')
+
+    def importance(self, score: str = 'gamma'
+                   ) -> Dict[str, Dict[str, torch.Tensor]]:
+        """Importance of every candidate.
+
+        Args:
+            score (str): ``'gamma'``, the paper's ``|gamma|``; or
+                ``'contribution'``, ``|gamma| * ||w||`` with ``w`` the
+                candidate's column of the bottleneck's ``conv3``: the size
+                of what the candidate adds to the block's output, which
+                ``|gamma|`` alone misses when the next layer scales
+                candidates differently. Defaults to ``'gamma'``.
 
         Returns:
             dict: ``{path: {shape: (C,) tensor}}`` in module order.
         """
-        return OrderedDict((path, layer.importance())
-                           for path, layer in self.supernet_layers.items())
+        if score not in self.SCORES:
+            raise ValueError(f'score must be one of {self.SCORES}, got '
+                             f'{score!r}')
+        scores = OrderedDict()
+        for path, layer in self.supernet_layers.items():
+            gamma = layer.importance()
+            if score == 'contribution':
+                block = self.get_submodule(path.rsplit('.', 1)[0])
+                weight = block.conv3.conv.weight.detach()
+                norms = weight.transpose(0, 1).reshape(
+                    weight.shape[1], -1).norm(dim=1)
+                gamma = OrderedDict(
+                    (shape, g * norms[i * layer.width:(i + 1) * layer.width])
+                    for i, (shape, g) in enumerate(gamma.items()))
+            scores[path] = gamma
+        return scores
 
     # ------------------------------------------------------------------
     def inflate_from_state_dict_2d(self,
@@ -188,11 +215,15 @@ class CAKESSearchRecognizer(Recognizer3D):
     once per optimizer step, under AMP, gradient accumulation and DDP
     alike. ``w_shape`` is the kernel volume over the sum of the set's
     volumes with ``reweight`` (9/13, 3/13, 1/13 for the video set), else 1.
+    With ``cost_table`` (a :class:`~cakes_mmaction.search.ShapeCostTable`
+    file measured on the target device) ``w_shape`` is instead each
+    layer's measured cost of the shape over the sum of its shapes' costs.
     ``lambda_t`` is 1 unless a
     :class:`~cakes_mmaction.search.CAKESSparsityHook` schedules it.
 
     Args:
-        sparsity (dict, optional): ``dict(s=1e-4, reweight=True)``. None
+        sparsity (dict, optional): ``dict(s=1e-4, reweight=True,
+            cost_table=None)``. None
             means the scheme's default: that dict for ``'C'``, no term for
             ``'P'`` (which has none in the paper; giving one is an error).
             Defaults to None.
@@ -201,7 +232,7 @@ class CAKESSearchRecognizer(Recognizer3D):
             :class:`CAKESSupernetConv3d` layers).
     """
 
-    SPARSITY_DEFAULTS = dict(s=1e-4, reweight=True)
+    SPARSITY_DEFAULTS = dict(s=1e-4, reweight=True, cost_table=None)
 
     def __init__(self, *args, sparsity: Optional[dict] = None,
                  **kwargs) -> None:
@@ -216,6 +247,8 @@ class CAKESSearchRecognizer(Recognizer3D):
         if len(schemes) != 1:
             raise ValueError(f'supernet layers mix schemes {schemes}')
         self.scheme = schemes.pop()
+        #: Per-layer penalty weights from a cost table (None: by volume).
+        self._penalty_weights = None
         self.sparsity = self._check_sparsity(sparsity)
         self.sparsity_lambda = 1.0
 
@@ -240,7 +273,16 @@ class CAKESSearchRecognizer(Recognizer3D):
         if not isinstance(merged['reweight'], bool):
             raise ValueError(f'sparsity reweight must be True or False, got '
                              f'{merged["reweight"]!r}')
-        return dict(s=float(s), reweight=merged['reweight'])
+        if merged['cost_table'] is not None:
+            table = ShapeCostTable.coerce(merged['cost_table'])
+            # Resolved now, so a table that lacks a layer fails at build.
+            self._penalty_weights = OrderedDict(
+                (path, table.penalty_weights(path, layer.shapes))
+                for path, layer in self.supernet_layers.items())
+        checked = dict(s=float(s), reweight=merged['reweight'])
+        if merged['cost_table'] is not None:
+            checked['cost_table'] = merged['cost_table']
+        return checked
 
     @property
     def supernet_layers(self) -> Dict[str, CAKESSupernetConv3d]:
@@ -273,9 +315,10 @@ class CAKESSearchRecognizer(Recognizer3D):
         Returns:
             Tensor: A scalar on the parameters' device.
         """
+        weights = self._penalty_weights or {}
         penalties = [
-            layer.l1_penalty(self.sparsity['reweight'])
-            for layer in self.supernet_layers.values()
+            layer.l1_penalty(self.sparsity['reweight'], weights.get(path))
+            for path, layer in self.supernet_layers.items()
         ]
         scale = self.sparsity['s'] * self.sparsity_lambda
         return scale * torch.stack(penalties).sum()

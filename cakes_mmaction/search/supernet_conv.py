@@ -40,7 +40,7 @@ The branch weights keep the state-dict keys of
 (``branches.<shape>.weight``); the BatchNorm is ``bn``.
 """
 from collections import OrderedDict
-from typing import Dict, Iterable, Optional, Sequence, Union
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -241,20 +241,32 @@ class CAKESSupernetConv3d(CAKESConv3d):
             (shape, scores[i * self.width:(i + 1) * self.width])
             for i, shape in enumerate(self.shapes))
 
-    def l1_penalty(self, reweight: bool = True) -> torch.Tensor:
+    def l1_penalty(self,
+                   reweight: bool = True,
+                   weights: Optional[Mapping[str, float]] = None
+                   ) -> torch.Tensor:
         """``sum_shape w_shape * sum |gamma_shape|`` (differentiable).
 
         Args:
             reweight (bool): Weight shapes by kernel volume
                 (:func:`shape_penalty_weights`). Defaults to True.
+            weights (Mapping[str, float], optional): Explicit weight per
+                shape (e.g. measured costs from
+                :meth:`ShapeCostTable.penalty_weights`); overrides
+                ``reweight``. Defaults to None.
 
         Returns:
             Tensor: A scalar.
         """
-        weights = shape_penalty_weights(self.shapes, reweight)
+        if weights is None:
+            weights = shape_penalty_weights(self.shapes, reweight)
+        missing = [s for s in self.shapes if s not in weights]
+        if missing:
+            raise KeyError(f'layer {self.layer_name!r}: no penalty weight '
+                           f'for shape(s) {missing}; got {dict(weights)}')
         per_candidate = torch.cat([
-            self.bn.weight.new_full((self.width, ), w)
-            for w in weights.values()
+            self.bn.weight.new_full((self.width, ), float(weights[s]))
+            for s in self.shapes
         ])
         return (per_candidate * self.bn.weight.abs()).sum()
 

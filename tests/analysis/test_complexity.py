@@ -100,8 +100,12 @@ def test_format_report():
     text = format_report(report)
     lines = text.splitlines()
     assert lines[0] == f'Input shape: {SHAPE} (N, C, T, H, W)'
-    assert f'Params: {report.params / 1e6:.3f} M' in text
-    assert f'FLOPs: {report.flops / 1e9:.3f} G' in text
+    # A 32x32 toy: the table reads in M or K, never 0.000 G, and the
+    # totals carry the exact counts.
+    unit = {'G': 1e9, 'M': 1e6, 'K': 1e3}[lines[1].split('FLOPs in ')[1][0]]
+    assert unit < 1e9 and '0.000' not in text
+    assert f'FLOPs: {report.flops / unit:.3f}' in text
+    assert f'({report.flops:,})' in text and f'({report.params:,})' in text
     assert (f'Ratio to all-3x3x3: params {report.params_ratio:.3f}   FLOPs '
             f'{report.flops_ratio:.3f}') in text
     assert 'Not counted by mmengine: ' in text and 'max_pool3d' in text
@@ -120,7 +124,7 @@ def test_format_report():
         assert cells[-1] == f"{row['flops'] / row['ref_flops']:.3f}"
     total = lines[-1].split()
     assert total[:2] == ['CAKES', 'layers']
-    assert total[-3] == f'{report.cakes_flops / 1e9:.3f}'
+    assert total[-3] == f'{report.cakes_flops / unit:.3f}'
 
 
 def test_bad_input_shape():
@@ -128,3 +132,14 @@ def test_bad_input_shape():
     with pytest.raises(ValueError, match=r'\(N, C, T, H, W\), got '
                        r'\(3, 4, 32, 32\)'):
         complexity_report(net, (3, 4, 32, 32))
+
+
+def test_format_report_units_follow_the_size():
+    """Large figures stay in G; each figure keeps 3 significant digits."""
+    from cakes_mmaction.analysis.complexity import _exact, _unit
+    assert _unit([40_000_000_000, 300_000_000]) == (1e9, 'G')
+    assert _unit([15_123_456, 400_000]) == (1e6, 'M')
+    assert _unit([15_123_456, 20_000]) == (1e3, 'K')
+    assert _unit([15, 0]) == (1, '')
+    assert _exact(15_123_456, 1e6, 'M') == '15.123 M (15,123,456)'
+    assert _exact(15, 1, '') == '15'

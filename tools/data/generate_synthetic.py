@@ -2,7 +2,8 @@
 
     python tools/data/generate_synthetic.py data/synthetic \
         [--train-per-class 40] [--val-per-class 20] [--size 32] \
-        [--frames 8] [--seed 0] [--formats rawframes videos]
+        [--frames 8] [--seed 0] [--formats rawframes videos] \
+        [--benchmark hard] [--max-frames 12]
 
 SthV1 rawframes layout + Kinetics-style mp4 list + classes.txt; see
 :func:`cakes_mmaction.datasets.generate_synthetic_dataset`.
@@ -31,7 +32,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--frames', type=int, default=8)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--pairs', type=int, default=None,
-                        help='number of class pairs (default: all 5)')
+                        help='number of class pairs (default: all; 5 for '
+                        'the demo, 6 for the hard benchmark)')
+    parser.add_argument(
+        '--benchmark', choices=['demo', 'hard'], default='demo',
+        help='demo: the demo clips; hard: cluttered scene, camera motion, '
+        'distractors, random timing, blur, variable length (see '
+        'cakes_mmaction/datasets/synthetic_hard.py)')
+    parser.add_argument(
+        '--max-frames', type=int, default=None,
+        help='hard only: clips have --frames to --max-frames frames '
+        '(default: 1.5 x --frames)')
     parser.add_argument('--formats', nargs='+',
                         default=['rawframes', 'videos'],
                         choices=['rawframes', 'videos'])
@@ -48,7 +59,8 @@ def main(argv=None) -> None:
     generate_synthetic_dataset(
         args.out_dir, num_per_class=counts, num_frames=args.frames,
         size=size, seed=args.seed, formats=args.formats,
-        num_pairs=args.pairs, progress=print)
+        num_pairs=args.pairs, progress=print, benchmark=args.benchmark,
+        max_frames=args.max_frames)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,140 @@
+"""The search evaluation: metrics, table, verdicts, and the tool end to
+end on a tiny setting (resumed on a second run)."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cakes_mmaction.assignment import Assignment
+from cakes_mmaction.datasets import generate_synthetic_dataset
+from cakes_mmaction.search.evaluation import (format_table, pair_metrics,
+                                              replace_marked_section,
+                                              summarize, verdicts)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def test_pair_metrics():
+    # pairs (0, 1) and (2, 3): right, wrong direction, wrong pair, right
+    m = pair_metrics([0, 0, 3, 2], [0, 1, 1, 2])
+    assert m == dict(top1=0.5, pair=0.75, direction=2 / 3)
+    assert math.isnan(pair_metrics([2], [0])['direction'])
+    with pytest.raises(ValueError, match='as many predictions'):
+        pair_metrics([0], [0, 1])
+
+
+def test_summarize():
+    assert summarize([1.0]) == dict(mean=1.0, sd=0.0, n=1)
+    s = summarize([1.0, 3.0, float('nan')])
+    assert s['mean'] == 2.0 and s['sd'] == pytest.approx(math.sqrt(2))
+    assert s['n'] == 2
+
+
+def _result(top1, macs):
+    costs = {
+        n: dict(counts={'3x3x3': 1}, macs=m, cakes_macs=m // 2,
+                seconds_per_clip=1e-3)
+        for n, m in macs.items()
+    }
+    costs['_timing'] = dict(note='t', threads=1)
+    runs = {n: {'0': dict(top1=v / 100, pair=1.0, direction=v / 100)}
+            for n, v in top1.items()}
+    summary = {
+        n: dict(top1=summarize([v]), pair=summarize([100.0]),
+                direction=summarize([v]))
+        for n, v in top1.items()
+    }
+    return dict(settings=dict(seeds=[0], input_shape=[1, 3, 8, 32, 32]),
+                costs=costs, runs=runs, summary=summary)
+
+
+def test_verdicts_and_table():
+    result = _result(
+        dict(searched_c=40.0, uniform=36.0, all_3x3x3=39.0),
+        dict(searched_c=74, uniform=76, all_3x3x3=100))
+    lines = verdicts(result)
+    assert lines[0].startswith('searched_c vs uniform: +4.0 points') and \
+        lines[0].endswith('MET')
+    assert lines[1].startswith('searched_c vs all-3x3x3: +1.0 points') and \
+        lines[1].endswith('MET')
+    # A gap inside the seed spread is flagged.
+    result['summary']['uniform']['top1']['sd'] = 5.0
+    assert lines[0] != verdicts(result)[0]
+    assert verdicts(result)[0].endswith(
+        'MET (the gap is within the seed spread, sd 5.0: not a difference '
+        'these seeds can show)')
+    result['summary']['uniform']['top1']['sd'] = 0.0
+    # Cheaper than matched (0.90 of uniform): the first target is missed.
+    result['costs']['searched_c']['macs'] = 68
+    assert verdicts(result)[0].endswith('MISSED')
+    result['verdicts'] = verdicts(result)
+    table = format_table(result)
+    assert '| searched_c | 1 / 0 / 0 | 40.0 | 40.0 +- 0.0 |' in table
+    assert '- searched_c vs uniform: +4.0 points' in table
+
+
+def test_replace_marked_section(tmp_path):
+    readme = tmp_path / 'README.md'
+    mention = 'see `<!-- search-eval:begin -->` in prose\n'
+    readme.write_text(mention + 'a\n<!-- search-eval:begin -->\nold\n'
+                      '<!-- search-eval:end -->\nb\n')
+    replace_marked_section(str(readme), 'new\n')
+    assert readme.read_text() == (mention +
+                                  'a\n<!-- search-eval:begin -->\nnew\n'
+                                  '<!-- search-eval:end -->\nb\n')
+    readme.write_text('no markers')
+    with pytest.raises(ValueError, match='README.md: no <!-- search-eval'):
+        replace_marked_section(str(readme), 'x')
+
+
+def test_tool_end_to_end_and_resume(tmp_path):
+    data = tmp_path / 'data'
+    generate_synthetic_dataset(
+        str(data), num_per_class=dict(train=2, val=1, test=1), size=16,
+        num_frames=4, num_pairs=2, formats=('rawframes', ),
+        benchmark='hard')
+    work = tmp_path / 'eval'
+    readme = tmp_path / 'README.md'
+    readme.write_text('<!-- search-eval:begin -->\n'
+                      '<!-- search-eval:end -->\n')
+    quick = ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=4']
+    cmd = [
+        sys.executable, os.path.join(ROOT, 'tools/analysis/search_eval.py'),
+        '--data', str(data), '--work-dir', str(work), '--seeds', '0',
+        '--search-p', '', '--networks', 'searched_c', 'uniform',
+        'all_3x3x3', '--input-shape', '8', '16', '16', '--readme',
+        str(readme), '--search-cfg-options', *quick,
+        '--train-cfg-options', *quick
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(work / 'search_eval.json') as f:
+        result = json.load(f)
+    assert list(result['summary']) == ['searched_c', 'uniform', 'all_3x3x3']
+    run = result['runs']['searched_c']['0']
+    assert run['test_videos'] == 4
+    assert run['pair'] >= run['top1']
+    # Exported at the matched budget: at most the uniform split's cost
+    # and at most 0.75 of the all-3x3x3 network's MACs.
+    exported = Assignment.load(str(work / 'searched_c.json'))
+    costs = result['costs']
+    assert exported.meta['budget']['match'] is True
+    assert costs['searched_c']['cakes_macs'] <= costs['uniform']['cakes_macs']
+    assert costs['searched_c']['macs'] <= 0.75 * costs['all_3x3x3']['macs']
+    assert costs['searched_c']['seconds_per_clip'] > 0
+    assert '| searched_c |' in readme.read_text()
+    # A second run finds every step done and retrains nothing.
+    stamp = os.path.getmtime(work / 'train_uniform_seed0' / 'result.json')
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '0 trainings to run' in proc.stdout
+    assert 'search C: done before' in proc.stdout
+    assert os.path.getmtime(
+        work / 'train_uniform_seed0' / 'result.json') == stamp
