@@ -29,24 +29,16 @@ from typing import Dict, Tuple
 import cv2
 import numpy as np
 
-from .synthetic import _contrasting_colour, _lerp, _sdf
+from .synthetic import CLASS_PAIRS, _contrasting_colour, _lerp, _sdf
 
 __all__ = ['HARD_CLASS_PAIRS', 'render_hard_clip', 'HARD_KINDS']
 
-#: (forward name, reversed name, motion, object) of each pair; the object
-#: is only the demo's default, since the hard clips draw it per clip.
-HARD_CLASS_PAIRS: Tuple[Tuple[str, str, str, str], ...] = (
-    ('moving something from left to right',
-     'moving something from right to left', 'translate_x', 'square'),
-    ('moving something up', 'moving something down', 'translate_y', 'disc'),
-    ('something growing', 'something shrinking', 'scale', 'ring'),
-    ('rotating something clockwise', 'rotating something anticlockwise',
-     'rotate', 'bar'),
-    ('something getting brighter', 'something getting darker', 'brightness',
-     'cross'),
+#: The demo's five pairs plus an orbit pair, as (forward name, reversed
+#: name, motion, object); the object is only a default, since the hard
+#: clips draw it per clip.
+HARD_CLASS_PAIRS: Tuple[Tuple[str, str, str, str], ...] = CLASS_PAIRS + (
     ('moving something in a circle clockwise',
-     'moving something in a circle anticlockwise', 'orbit', 'square'),
-)
+     'moving something in a circle anticlockwise', 'orbit', 'square'), )
 
 #: Object kinds on which each motion is visible.
 HARD_KINDS: Dict[str, Tuple[str, ...]] = {
