@@ -26,7 +26,6 @@ import json
 import math
 import os
 import os.path as osp
-import pickle
 import statistics
 import time
 import traceback
@@ -35,6 +34,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..analysis.confusion import load_predictions
 
 __all__ = [
     'SearchEvalSettings', 'run_search_eval', 'pair_metrics', 'summarize',
@@ -160,20 +161,9 @@ def pair_metrics(preds: Sequence[int],
 
 def _dump_predictions(path: str) -> Tuple[List[int], List[int]]:
     """Predicted and true classes from a ``tools/test.py --dump`` file."""
-
-    def as_int(value):
-        if hasattr(value, 'reshape'):
-            value = value.reshape(-1)[0]
-        return int(value)
-
-    with open(path, 'rb') as f:
-        samples = pickle.load(f)
-    preds, labels = [], []
-    for sample in samples:
-        score = sample['pred_score']
-        preds.append(int(score.argmax()))
-        labels.append(as_int(sample['gt_label']))
-    return preds, labels
+    # The confusion tool's reader: no code from the file ever runs.
+    labels, preds, _ = load_predictions(path)
+    return [int(p) for p in preds], [int(t) for t in labels]
 
 
 def summarize(values: Sequence[float]) -> Dict[str, float]:

@@ -57,8 +57,14 @@ def test_search_export_retrain_test(scheme, tiny_data, tmp_path):
     checkpoint = os.path.join(search_dir, 'epoch_2.pth')
     out_a, out_b = str(tmp_path / 'a.json'), str(tmp_path / 'b.json')
     for out in (out_a, out_b):
+        # The training run's head has the tiny data's class count.
         export_assignment(
-            config, checkpoint, input_shape=(1, 3, 8, 32, 32)).save(out)
+            config,
+            checkpoint,
+            input_shape=(1, 3, 8, 32, 32),
+            cfg_options={
+                'model.cls_head.num_classes': tiny_data.num_classes
+            }).save(out)
     with open(out_a, 'rb') as fa, open(out_b, 'rb') as fb:
         assert fa.read() == fb.read()  # deterministic bytes
     exported = Assignment.load(out_a)
