@@ -58,7 +58,16 @@ def machine_info() -> Dict[str, object]:
     return info
 
 
-def _cli(options: dict) -> List[str]:
+def cli_options(options: dict) -> List[str]:
+    """Flatten cfg-options into ``key=value`` command-line words.
+
+    Args:
+        options (dict): Keys to values; a dict value gives one word per
+            sub-key (``key.sub=value``).
+
+    Returns:
+        list[str]: The words that follow ``--cfg-options``.
+    """
     words = []
     for key, value in options.items():
         if isinstance(value, dict):
@@ -143,18 +152,18 @@ def plan(out_dir: str, device: str, config: str = PAPER_CONFIG,
         dict(name='train',
              cmd=[py, 'tools/train.py', config, '--work-dir', train_dir] +
              (['--amp'] if cuda else []) + fit + ['--cfg-options'] +
-             _cli(options),
+             cli_options(options),
              work_dir=train_dir),
         dict(name='test',
              cmd=[py, 'tools/test.py', config,
                   osp.join(train_dir, f'epoch_{epochs}.pth'), '--work-dir',
                   osp.join(out_dir, 'test')] + fit + ['--cfg-options'] +
-             _cli(options)),
+             cli_options(options)),
         dict(name='torchrun',
              cmd=['bash', 'tools/dist_train.sh', config, '1', '--work-dir',
                   dist_dir] + fit + ['--cfg-options'] +
-             _cli(dict(options, **{'train_cfg.max_epochs': 1,
-                                   'train_cfg.val_interval': 1})),
+             cli_options(dict(options, **{'train_cfg.max_epochs': 1,
+                                          'train_cfg.val_interval': 1})),
              env=dict(PYTHON=py, PORT=str(_free_port())),
              work_dir=dist_dir),
     ]

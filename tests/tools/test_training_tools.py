@@ -19,6 +19,7 @@ from cakes_mmaction.apis.inference import (recognize_video,
                                            video_test_pipeline)
 from cakes_mmaction.datasets import (generate_synthetic_dataset,
                                      order_blind_ceiling)
+from cakes_mmaction.testing.gpu_check import cli_options
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')
@@ -30,17 +31,6 @@ def run(args, **kwargs):
                           capture_output=True, text=True, **kwargs)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout
-
-
-def cli_options(options):
-    """Flatten cfg-options into ``key=value`` command-line words."""
-    words = []
-    for key, value in options.items():
-        if isinstance(value, dict):
-            words += [f'{key}.{k}={v}' for k, v in value.items()]
-        else:
-            words.append(f'{key}={value}')
-    return words
 
 
 @pytest.fixture(scope='module')
