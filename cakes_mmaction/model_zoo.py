@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 
 from .cost import BranchCost, cost_table, layer_cost
+from .layer_keys import BACKBONE_PREFIX, conv_module_name
 
 __all__ = [
     'PUBLISHED_TOP1', 'PUBLISHED_PROTOCOL', 'ZooEntry', 'model_zoo_entries',
@@ -114,7 +115,7 @@ def _entry(model, meta_model, name, frames, size) -> ZooEntry:
         by_module = analyzer.by_module()
     params = parameter_count(net)
     for row in rows[:-1]:  # cost.py and mmengine must agree per layer
-        key = f'backbone.{row["path"]}.conv'
+        key = conv_module_name(row['path'], BACKBONE_PREFIX)
         if (by_module[key], params[key]) != (row['flops'], row['params']):
             raise RuntimeError(
                 f'{name}: cost.py gives {row["params"]} params / '

@@ -34,6 +34,7 @@ import torch
 
 from .._compat import safe_torch_load
 from ..assignment import Assignment, AssignmentError, list_presets
+from ..layer_keys import BACKBONE_PREFIX, branch_key
 from ..shapes import KernelShape, canonical_order
 from .report import (PAPER_BACKBONE, ConversionError, ConversionReport,
                      raise_problems)
@@ -112,7 +113,7 @@ def _parse(sd: Mapping[str, Any]):
         for pattern, target in _RULES:
             if pattern.match(sub):
                 plain.append(
-                    (key, 'backbone.' + pattern.sub(target, sub), value))
+                    (key, BACKBONE_PREFIX + pattern.sub(target, sub), value))
                 break
         else:
             leftover.append(f'{key} {tuple(value.shape)}: no place for it '
@@ -196,9 +197,7 @@ def _place_branches(branches, assignment: Assignment) -> Tuple[list, list]:
                     f'{count} (non-zero branches in order: {dict(expected)})'
                 )
                 continue
-            placed.append(
-                (key, f'backbone.{path}.conv.branches.{shape}.weight',
-                 weight))
+            placed.append((key, branch_key(path, shape), weight))
     return placed, problems
 
 
@@ -240,7 +239,7 @@ def _target_shapes(assignment: Assignment, backbone_cfg: Mapping[str, Any]
         backbone = MODELS.build(
             dict(type='ResNet3dCAKES', assignment=assignment,
                  **backbone_cfg))
-    shapes = OrderedDict((f'backbone.{k}', tuple(v.shape))
+    shapes = OrderedDict((BACKBONE_PREFIX + k, tuple(v.shape))
                          for k, v in backbone.state_dict().items())
     return shapes, backbone.feat_dim
 
