@@ -141,6 +141,8 @@ def capture_geometry(backbone,
                      ) -> Dict[str, LayerGeometry]:
     """Record the geometry of every CAKES layer by one hooked forward.
 
+    The same as :func:`~cakes_mmaction.layers.sites.trace_geometry`.
+
     Args:
         backbone (nn.Module): A backbone whose CAKES layers are
             :class:`~cakes_mmaction.layers.CAKESConv3d` (or another type in
@@ -154,49 +156,8 @@ def capture_geometry(backbone,
         dict[str, LayerGeometry]: Keyed by the path of the module that owns
         the CAKES conv (``'layer1.0.conv2'``, not ``'...conv2.conv'``).
     """
-    import torch
-
-    if layer_types is None:
-        from .layers import CAKESConv3d
-        layer_types = (CAKESConv3d, )
-    layer_types = tuple(layer_types)
-    shape = tuple(input_shape)
-    if len(shape) == 4:
-        shape = (1, ) + shape
-    found: Dict[str, LayerGeometry] = OrderedDict()
-    handles = []
-
-    def make_hook(path, module):
-
-        def hook(_, __, output):
-            found[path] = LayerGeometry(
-                path=path,
-                in_channels=module.in_channels,
-                out_channels=module.out_channels,
-                out_thw=tuple(output.shape[2:]),
-                kernel_size=tuple(module.kernel_size),
-                groups=getattr(module, 'groups', 1),
-                bias=getattr(module, 'bias_enabled', False))
-
-        return hook
-
-    for name, module in backbone.named_modules():
-        if isinstance(module, layer_types):
-            path = name[:-len('.conv')] if name.endswith('.conv') else name
-            handles.append(module.register_forward_hook(
-                make_hook(path, module)))
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        with torch.no_grad():
-            param = next(backbone.parameters(), None)
-            device = param.device if param is not None else 'cpu'
-            backbone(torch.zeros(shape, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        backbone.train(was_training)
-    return found
+    from .layers.sites import trace_geometry
+    return trace_geometry(backbone, input_shape, layer_types)
 
 
 def cost_table(assignment: Mapping[str, Mapping[str, int]],

@@ -147,11 +147,9 @@ def set_impl(model: torch.nn.Module, impl: str) -> int:
     Returns:
         int: Number of layers changed.
     """
-    from .cakes_conv import CAKESConv3d
+    from .sites import find_cakes_layers
     check_impl(impl)
-    changed = 0
-    for module in model.modules():
-        if isinstance(module, CAKESConv3d):
-            module.impl = impl
-            changed += 1
-    return changed
+    layers = find_cakes_layers(model)
+    for layer in layers.values():
+        layer.impl = impl
+    return len(layers)
