@@ -25,12 +25,13 @@ from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple,
 import torch
 
 from ..assignment import Assignment, AssignmentError
-from ..cost import LayerGeometry, capture_geometry
+from ..cost import LayerGeometry
 from ..cost import cost_table as cost_rows
 from ..cost import layer_cost
+from ..layers.sites import trace_geometry
 from ..shapes import canonical_order, parse_shape
 from .measured_cost import ShapeCostTable
-from .supernet_conv import top_c_indices
+from .top_c import top_c, top_c_indices
 
 __all__ = [
     'select_top_c', 'select_budget', 'parse_budget', 'parse_latency_budget',
@@ -128,10 +129,7 @@ def select_top_c(importances: Importances, align: int = 1) -> Assignment:
     layers = OrderedDict()
     for path, scores in importances.items():
         shapes, width, flat = _layer_scores(path, scores)
-        kept = top_c_indices(flat, width)
-        counts = torch.bincount(
-            torch.div(kept, width, rounding_mode='floor'),
-            minlength=len(shapes)).tolist()
+        counts = top_c(flat, width).counts
         if align > 1:
             counts = _align_counts(path, _ranked(flat, shapes, width),
                                    counts, width, align)
@@ -376,12 +374,12 @@ def searched_geometry(backbone_cfg: Mapping[str, Any],
                       ) -> Dict[str, LayerGeometry]:
     """Geometry of the CAKES layers of the network a search produces.
 
-    Builds the searched backbone (:class:`ResNet3dCAKES` with the
-    supernet's other arguments and ``assignment``) on the ``meta`` device,
-    which also validates the assignment against it, and records its
-    geometry with one hooked forward
-    (:func:`~cakes_mmaction.cost.capture_geometry`) that computes nothing.
-    The geometry does not depend on the counts.
+    Builds the supernet of ``backbone_cfg`` and its searched sibling
+    (:meth:`ResNet3dCAKESSupernet.searched_backbone` with ``assignment``,
+    which also validates the assignment against it) on the ``meta``
+    device, and records the sibling's geometry with one hooked forward
+    (:func:`~cakes_mmaction.layers.sites.trace_geometry`) that computes
+    nothing. The geometry does not depend on the counts.
 
     Args:
         backbone_cfg (Mapping): The supernet backbone's config.
@@ -393,13 +391,22 @@ def searched_geometry(backbone_cfg: Mapping[str, Any],
         dict[str, LayerGeometry]: By layer path.
     """
     from mmaction.registry import MODELS
-    cfg = dict(backbone_cfg)
-    for key in ('scheme', 'shapes', '_scope_'):
-        cfg.pop(key, None)
-    cfg.update(type='ResNet3dCAKES', assignment=assignment, pretrained=None)
     with torch.device('meta'):
-        backbone = MODELS.build(cfg)
-    return capture_geometry(backbone, input_shape)
+        supernet = MODELS.build(dict(backbone_cfg, pretrained=None))
+    return _searched_geometry(supernet, assignment, input_shape)
+
+
+def _searched_geometry(supernet, assignment: Assignment,
+                       input_shape: Sequence[int]
+                       ) -> Dict[str, LayerGeometry]:
+    """Geometry of a built supernet's searched sibling (meta device)."""
+    if not hasattr(supernet, 'searched_backbone'):
+        raise AssignmentError(
+            f'{type(supernet).__name__} is not a search supernet '
+            f'(ResNet3dCAKESSupernet): it has no searched network')
+    with torch.device('meta'):
+        searched = supernet.searched_backbone(assignment, pretrained=None)
+    return trace_geometry(searched, input_shape)
 
 
 def export_assignment(config: Any,
@@ -483,10 +490,10 @@ def export_assignment(config: Any,
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.eval()
     importances = backbone.importance(score)
-    top_c = select_top_c(importances, align)
-    geometries = searched_geometry(cfg.model.backbone, top_c, input_shape)
+    paper = select_top_c(importances, align)
+    geometries = _searched_geometry(backbone, paper, input_shape)
     # cost_rows's ``ref_*`` columns: the same geometry, all 3x3x3.
-    reference = cost_rows(top_c, geometries)[-1]
+    reference = cost_rows(paper, geometries)[-1]
     ref_counts = OrderedDict(
         (p, {'x'.join(map(str, g.kernel_size)): g.out_channels})
         for p, g in geometries.items())
@@ -507,7 +514,7 @@ def export_assignment(config: Any,
     elif match:
         raise ValueError('match spends a budget; give one')
     else:
-        assignment = top_c
+        assignment = paper
     total = cost_rows(assignment, geometries)[-1]
     meta = OrderedDict(
         source='cakes_mmaction.search.export_assignment',
