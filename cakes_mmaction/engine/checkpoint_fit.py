@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 
-
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not belong to the model."""
 
