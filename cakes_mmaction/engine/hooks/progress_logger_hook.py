@@ -8,7 +8,13 @@ of every validation and test loop, and any iteration that ends at least
 ``interval_s`` seconds after the previous line. Lines go through mmengine's
 ``LogProcessor`` (loss, lr, eta, ...) and, in training, to the
 visualizer's backends (the JSON scalars, TensorBoard) as usual.
+
+An iteration can itself take minutes (a ResNet-50 batch on a CPU), so the
+hook also says what training will do before its first iteration, and a
+heartbeat thread logs every ``interval_s`` seconds while one iteration is
+still running.
 """
+import threading
 import time
 from typing import Dict, Optional, Sequence
 
@@ -41,6 +47,68 @@ def views_per_sample(transforms: Sequence) -> Dict[str, int]:
     return dict(clips=clips, crops=crops, views=clips * crops)
 
 
+class _Heartbeat:
+    """Logs while one iteration runs for longer than ``interval_s``.
+
+    One daemon thread waits on a condition; :meth:`begin` and :meth:`end`
+    mark an iteration, so the cost per iteration is a lock, not a thread.
+
+    Args:
+        interval_s (float): Seconds between lines about one iteration.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._cond = threading.Condition()
+        # [what, logger, started, last line], or None between iterations.
+        self._current: Optional[list] = None
+        self._thread: Optional[threading.Thread] = None
+        self._closed = False
+
+    def begin(self, logger, what: str) -> None:
+        """Mark the start of an iteration described by ``what``."""
+        with self._cond:
+            now = time.monotonic()
+            self._current = [what, logger, now, now]
+            self._closed = False
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name='progress-heartbeat', daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def end(self) -> None:
+        """Mark the end of the iteration."""
+        with self._cond:
+            self._current = None
+
+    def close(self) -> None:
+        """Stop the thread (the hook starts a new one when needed)."""
+        with self._cond:
+            self._closed = True
+            self._current = None
+            thread, self._thread = self._thread, None
+            self._cond.notify()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                current = self._current
+                if current is None:
+                    self._cond.wait()
+                    continue
+                what, logger, started, last = current
+                wait = last + self.interval_s - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                current[3] = time.monotonic()
+                logger.info(f'{what} still running after '
+                            f'{current[3] - started:.1f} s')
+
+
 @HOOKS.register_module()
 class ProgressLoggerHook(LoggerHook):
     """LoggerHook that logs the first iterations and at least every
@@ -50,7 +118,9 @@ class ProgressLoggerHook(LoggerHook):
         interval (int): Log every this many iterations, as LoggerHook.
             Defaults to 10.
         interval_s (float): Also log an iteration that ends this many
-            seconds after the previous line. Defaults to 30.
+            seconds after the previous line, and log every this many
+            seconds (at least 1) while one iteration is still running.
+            Defaults to 30.
         **kwargs: Other :class:`~mmengine.hooks.LoggerHook` arguments.
     """
 
@@ -64,6 +134,9 @@ class ProgressLoggerHook(LoggerHook):
         self.interval_s = float(interval_s)
         self._last: Dict[str, Optional[float]] = dict(
             train=None, val=None, test=None)
+        # Not below a second: a tiny interval_s (tests log every
+        # iteration with 1e-6) must not make the thread spin.
+        self._heartbeat = _Heartbeat(max(self.interval_s, 1.0))
 
     def _timely(self, mode: str) -> bool:
         last = self._last[mode]
@@ -71,6 +144,47 @@ class ProgressLoggerHook(LoggerHook):
 
     def _logged(self, mode: str) -> None:
         self._last[mode] = time.monotonic()
+
+    def before_train(self, runner) -> None:
+        """Say what training will do before its first (maybe slow)
+        iteration."""
+        super().before_train(runner)
+        loader = runner.train_dataloader
+        length = getattr(runner.train_loop, 'max_epochs', None)
+        length = (f'{length} epochs' if length is not None else
+                  f'{runner.max_iters} iterations')
+        runner.logger.info(
+            f'train: {len(loader)} iterations of batch {loader.batch_size} '
+            f'per epoch, {length}; progress every {self.interval} '
+            f'iterations or {self.interval_s:g} s, and every '
+            f'{self._heartbeat.interval_s:g} s of a slow iteration')
+
+    def _begin(self, runner, batch_idx: int, mode: str) -> None:
+        loader = getattr(runner, f'{mode}_dataloader')
+        epoch = f'[{runner.epoch + 1}]' if mode == 'train' else ''
+        self._heartbeat.begin(
+            runner.logger, f'Epoch({mode}) {epoch}[{batch_idx + 1}/'
+            f'{len(loader)}]')
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        """Start the heartbeat of this iteration."""
+        self._begin(runner, batch_idx, 'train')
+
+    def before_val_iter(self, runner, batch_idx: int,
+                        data_batch=None) -> None:
+        """Start the heartbeat of this iteration."""
+        self._begin(runner, batch_idx, 'val')
+
+    def before_test_iter(self, runner, batch_idx: int,
+                         data_batch=None) -> None:
+        """Start the heartbeat of this iteration."""
+        self._begin(runner, batch_idx, 'test')
+
+    def after_run(self, runner) -> None:
+        """Stop the heartbeat thread."""
+        self._heartbeat.close()
+        super().after_run(runner)
 
     def before_val_epoch(self, runner) -> None:
         """Log the first validation iteration."""
@@ -97,6 +211,7 @@ class ProgressLoggerHook(LoggerHook):
                          data_batch=None,
                          outputs=None) -> None:
         """Log as LoggerHook does, plus the first and the overdue ones."""
+        self._heartbeat.end()
         regular = self.every_n_inner_iters(batch_idx, self.interval) or (
             self.end_of_epoch(runner.train_dataloader, batch_idx) and
             (not self.ignore_last
@@ -114,6 +229,7 @@ class ProgressLoggerHook(LoggerHook):
         self._logged('train')
 
     def _after_eval_iter(self, runner, batch_idx: int, mode: str) -> None:
+        self._heartbeat.end()
         if not (self.every_n_inner_iters(batch_idx, self.interval)
                 or self._timely(mode)):
             return
