@@ -15,9 +15,10 @@ from mmengine.runner.checkpoint import load_checkpoint
 from torch.utils.data import Dataset
 
 import cakes_mmaction
-from cakes_mmaction import _compat
-from cakes_mmaction._compat import (UnsafeCheckpointError,
-                                    init_cpu_distributed, safe_torch_load)
+from cakes_mmaction.harness import compat as _compat
+from cakes_mmaction.harness.compat import (UnsafeCheckpointError,
+                                           init_cpu_distributed,
+                                           safe_torch_load)
 from cakes_mmaction.assignment import AssignmentError
 from cakes_mmaction.testing.env import child_env
 

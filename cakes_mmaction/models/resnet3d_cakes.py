@@ -9,10 +9,9 @@ from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from ..assignment import Assignment, AssignmentError
-from ..engine.checkpoint_fit import (CheckpointMismatchError,
-                                     check_checkpoint_fits,
-                                     checkpoint_state_dict)
-from ..engine.nonfinite import check_finite_weights
+from ..checkpoints.fit import (CheckpointMismatchError, check_checkpoint_fits,
+                               checkpoint_state_dict)
+from ..checkpoints.nonfinite import check_finite_weights
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import check_impl
 

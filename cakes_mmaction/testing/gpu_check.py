@@ -95,8 +95,8 @@ def tiny_data_options(config: str, data_dir: str, epochs: int,
     """
     from mmengine.config import Config
 
-    from cakes_mmaction.apis.data_options import synthetic_cfg_options
-    from cakes_mmaction.datasets import generate_synthetic_dataset
+    from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
+    from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
     data = generate_synthetic_dataset(
         data_dir, num_per_class=clips_per_class, size=64, num_pairs=2,
         formats=('rawframes', ))

@@ -16,7 +16,7 @@ import argparse
 import sys
 
 import cakes_mmaction  # noqa: F401  (stack repairs, registration)
-from cakes_mmaction._compat import init_cpu_distributed
+from cakes_mmaction.harness.compat import init_cpu_distributed
 from cakes_mmaction.testing.toy import toy_config
 
 

@@ -7,8 +7,9 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from cakes_mmaction.datasets import SkipLimitError
-from cakes_mmaction.engine import validate_config, verify_checkpoint_file
+from cakes_mmaction.harness.datasets import SkipLimitError
+from cakes_mmaction.harness.engine import (validate_config,
+                                           verify_checkpoint_file)
 from cakes_mmaction.testing.media import (truncate_file, write_frames,
                                           write_list)
 

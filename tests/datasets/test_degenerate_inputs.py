@@ -8,10 +8,12 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from cakes_mmaction.datasets import RobustRawframeDataset
-from cakes_mmaction.datasets.checker import check_dataset
-from cakes_mmaction.datasets.faults import AnnotationError, DataFaultError
-from cakes_mmaction.engine import ConfigValidationError, validate_config
+from cakes_mmaction.harness.datasets import RobustRawframeDataset
+from cakes_mmaction.harness.dataset_check.checker import check_dataset
+from cakes_mmaction.harness.datasets.faults import (AnnotationError,
+                                                    DataFaultError)
+from cakes_mmaction.harness.engine import (ConfigValidationError,
+                                           validate_config)
 from cakes_mmaction.testing.media import (truncate_file, write_frames,
                                           write_list)
 

@@ -10,9 +10,9 @@ from mmengine.dataset import Compose
 
 from mmaction.datasets.transforms import SampleFrames
 from mmaction.registry import TRANSFORMS
-from cakes_mmaction.datasets import (SampleDecodeError,
-                                     flip_label_map_from_names,
-                                     generate_synthetic_dataset)
+from cakes_mmaction.harness.datasets import (SampleDecodeError,
+                                             flip_label_map_from_names)
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 
 # A made-up class list in SthV1's wording, in an order of its own.
 NAMES = [

@@ -11,7 +11,8 @@ import pytest
 import torch.distributed as dist
 from mmengine.runner import Runner
 
-from cakes_mmaction.engine.watchdog import WATCHDOG_EXIT_CODE, PeerWatchdog
+from cakes_mmaction.harness.engine.watchdog import (WATCHDOG_EXIT_CODE,
+                                                    PeerWatchdog)
 from cakes_mmaction.testing.toy import toy_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -10,7 +10,7 @@ import time
 import torch
 from mmengine.runner import Runner
 
-from cakes_mmaction.engine import verify_checkpoint_file
+from cakes_mmaction.harness.engine import verify_checkpoint_file
 from cakes_mmaction.testing.toy import toy_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

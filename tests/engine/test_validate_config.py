@@ -8,7 +8,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from cakes_mmaction import Assignment
-from cakes_mmaction.engine import ConfigValidationError, validate_config
+from cakes_mmaction.harness.engine import (ConfigValidationError,
+                                           validate_config)
 from cakes_mmaction.testing.media import write_frames, write_list
 from mmaction.registry import MODELS
 

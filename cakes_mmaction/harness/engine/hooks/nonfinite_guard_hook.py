@@ -7,9 +7,9 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmaction.registry import HOOKS
-from ..nonfinite import (NonFiniteError, NonFiniteLossError,
-                         describe_nonfinite, nonfinite_outputs,
-                         nonfinite_tensors)
+from ....checkpoints.nonfinite import (NonFiniteError, NonFiniteLossError,
+                                       describe_nonfinite, nonfinite_outputs,
+                                       nonfinite_tensors)
 
 __all__ = ['NonFiniteGuardHook']
 
@@ -20,9 +20,10 @@ class NonFiniteGuardHook(Hook):
 
     Training: every iteration's loss is checked. A non-finite loss is
     logged with its iteration; the ``max_nonfinite_losses``-th one stops
-    the run with :class:`~cakes_mmaction.engine.nonfinite.NonFiniteLossError`
-    naming the iterations and the last checkpoint, which was saved before
-    and is kept (the hook runs before the checkpoint hook, and
+    the run with
+    :class:`~cakes_mmaction.checkpoints.nonfinite.NonFiniteLossError` naming
+    the iterations and the last checkpoint, which was saved before and is kept
+    (the hook runs before the checkpoint hook, and
     ``AtomicCheckpointHook`` refuses to save non-finite weights anyway).
     Below the limit the run goes on only while the weights stay finite
     (mixed precision skips the step of an overflowing batch; plain SGD
@@ -30,7 +31,7 @@ class NonFiniteGuardHook(Hook):
 
     Validation and test: the class scores of every batch are checked; a
     non-finite score stops the run with a
-    :class:`~cakes_mmaction.engine.nonfinite.NonFiniteError` naming the
+    :class:`~cakes_mmaction.checkpoints.nonfinite.NonFiniteError` naming the
     batch, instead of a metric computed from NaN.
 
     Args:

@@ -1,7 +1,7 @@
 """Point a config's dataloaders at other data, as ``--cfg-options``."""
 from typing import Any, Dict, Mapping, Optional
 
-from ..datasets.synthetic import SyntheticDataset
+from ..synthetic.generator import SyntheticDataset
 
 __all__ = ['data_cfg_options', 'synthetic_cfg_options']
 
@@ -69,7 +69,7 @@ def synthetic_cfg_options(cfg: Mapping[str, Any],
     Args:
         cfg (Mapping): The loaded config.
         data (SyntheticDataset): From
-            :func:`~cakes_mmaction.datasets.generate_synthetic_dataset`.
+            :func:`~cakes_mmaction.harness.datasets.generate_synthetic_dataset`.
         fmt (str): ``'rawframes'`` (RawframeDataset configs) or
             ``'videos'`` (VideoDataset configs). Defaults to
             ``'rawframes'``.

@@ -10,8 +10,8 @@ from mmengine.registry import init_default_scope
 
 from mmaction.apis import inference_recognizer, init_recognizer
 from ..datasets.transforms import read_class_names
-from ..engine.checkpoint_fit import head_classes, load_checked_checkpoint
-from ..engine.nonfinite import NonFiniteError
+from ...checkpoints.fit import head_classes, load_checked_checkpoint
+from ...checkpoints.nonfinite import NonFiniteError
 
 __all__ = [
     'video_test_pipeline', 'load_recognizer', 'recognize_video',
@@ -113,7 +113,7 @@ def load_recognizer(config: Config,
     checkpoint of another class count, architecture or assignment leaves
     random weights behind a warning, and NaN weights load silently. Here
     the checkpoint is checked first
-    (:func:`~cakes_mmaction.engine.checkpoint_fit.load_checked_checkpoint`):
+    (:func:`~cakes_mmaction.checkpoints.fit.load_checked_checkpoint`):
     one error naming the file, the config and what differs, before any
     video is decoded.
 

@@ -4,14 +4,14 @@
 mmaction2's ``RawframeDataset`` / ``VideoDataset`` plus a fault policy:
 
 - ``on_error='raise'`` (default): a sample that cannot be loaded stops the
-  run with a :class:`~cakes_mmaction.datasets.faults.DataFaultError` whose
-  message names the annotation file and line, the sample index, the media
+  run with a :class:`~cakes_mmaction.harness.datasets.faults.DataFaultError`
+  whose message names the annotation file and line, the sample index, the media
   file (the frame file for rawframes) and what went wrong.
 - ``on_error='skip'``: the sample is logged (same message), counted, and
   another one is drawn at random, as mmengine's ``BaseDataset`` refetch
   does. When more than ``max_skips`` distinct samples (or more than
   ``max_skip_ratio`` of the dataset) have been skipped, the run stops with
-  a :class:`~cakes_mmaction.datasets.faults.SkipLimitError`. Counts are
+  a :class:`~cakes_mmaction.harness.datasets.faults.SkipLimitError`. Counts are
   shared by all DataLoader workers of a process; in distributed runs each
   rank counts its own shard. Validation and test datasets
   (``test_mode=True``) always raise: skipping there would change the
@@ -22,7 +22,8 @@ Besides decode errors, the datasets refuse silently wrong samples:
 - at construction, every bad line of the list (blank, missing fields, a
   label that is not an integer, or outside ``[0, num_classes)`` when
   ``num_classes`` is given) raises one
-  :class:`~cakes_mmaction.datasets.faults.AnnotationError` naming each line;
+  :class:`~cakes_mmaction.harness.datasets.faults.AnnotationError` naming each
+  line;
 - a frame folder whose frame count disagrees with the list (the last listed
   frame is missing, or frames exist past it) is a fault, since sampling
   would use a wrong temporal range;
@@ -32,12 +33,13 @@ Besides decode errors, the datasets refuse silently wrong samples:
   fault naming the frame file.
 
 Each media file is read once. When the pipeline decodes with the checked
-decoders (:class:`~cakes_mmaction.datasets.transforms.CheckedRawFrameDecode`,
-:class:`~cakes_mmaction.datasets.transforms.CheckedDecordInit`, as the
+decoders
+(:class:`~cakes_mmaction.harness.datasets.transforms.CheckedRawFrameDecode`,
+:class:`~cakes_mmaction.harness.datasets.transforms.CheckedDecordInit`, as the
 shipped configs do), those run the same byte checks
-(:mod:`~cakes_mmaction.datasets.media`) on the bytes they read to decode,
-and the dataset does not read the files beforehand; with mmaction2's own
-decoders the dataset reads the few bytes it checks itself. The folder and
+(:mod:`~cakes_mmaction.harness.datasets.media`) on the bytes they read to
+decode, and the dataset does not read the files beforehand; with mmaction2's
+own decoders the dataset reads the few bytes it checks itself. The folder and
 frame-count checks look at file names only.
 """
 import logging
@@ -84,8 +86,8 @@ class RobustDatasetMixin:
             line (line number = label). Their count must equal
             ``num_classes`` when both are given; they become
             ``metainfo['classes']`` and the names of every
-            :class:`~cakes_mmaction.datasets.transforms.ClassNameFlip` of
-            the pipeline that has no ``class_file`` of its own. Defaults to
+            :class:`~cakes_mmaction.harness.datasets.transforms.ClassNameFlip`
+            of the pipeline that has no ``class_file`` of its own. Defaults to
             None.
         **kwargs: Keyword arguments of the dataset class.
     """

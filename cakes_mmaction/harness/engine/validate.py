@@ -100,7 +100,7 @@ def _check_values(cfg: Config, problems: List[str]) -> None:
 
 def _build_model(cfg: Config, problems: List[str]) -> Optional[Any]:
     from mmaction.registry import MODELS
-    from ..assignment import AssignmentError
+    from ...assignment import AssignmentError
     try:
         return MODELS.build(cfg.model)
     except AssignmentError as err:
@@ -115,7 +115,7 @@ def _build_model(cfg: Config, problems: List[str]) -> Optional[Any]:
 def _check_data(cfg: Config, problems: List[str],
                 num_classes: Optional[int]) -> None:
     from mmaction.registry import TRANSFORMS
-    from ..datasets.checker import _leaf_datasets, dataset_specs
+    from ..dataset_check.checker import _leaf_datasets, dataset_specs
     from ..datasets.class_names import class_file_problems
     from ..datasets.faults import format_problems
     for split in ('train', 'val', 'test'):
@@ -150,8 +150,8 @@ def _check_checkpoint(cfg: Config,
                       as_trained: bool = False) -> None:
     from mmengine.runner.checkpoint import load_state_dict
 
-    from .._compat import safe_torch_load
-    from .checkpoint_fit import check_checkpoint_fits, checkpoint_state_dict
+    from ..compat import safe_torch_load
+    from ...checkpoints.fit import check_checkpoint_fits, checkpoint_state_dict
     from .checkpoint_io import verify_checkpoint_file
     path = cfg.get('load_from')
     if not path or '://' in str(path):

@@ -1,8 +1,8 @@
 """The demo: does a CAKES network see time? Generate, train, test, compare.
 
 :func:`run_synthetic_demo` generates the synthetic temporal-reasoning
-dataset (:mod:`cakes_mmaction.datasets.synthetic`), trains and tests the
-small CAKES ResNet and its all-1x3x3 twin on it, and prints both top-1
+dataset (:mod:`cakes_mmaction.harness.synthetic.generator`), trains and tests
+the small CAKES ResNet and its all-1x3x3 twin on it, and prints both top-1
 accuracies next to the frame-order-blind ceiling (50%: every test video has
 its time-reversed twin in the test set). The two trainings run in parallel
 processes, one thread each, which uses two cores without the thread
@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from ..datasets.synthetic import (SyntheticDataset, generate_synthetic_dataset,
-                                  order_blind_ceiling)
-from ..shapes import parse_shape
+from ..synthetic.generator import (SyntheticDataset,
+                                   generate_synthetic_dataset,
+                                   order_blind_ceiling)
+from ...shapes import parse_shape
 from .data_options import synthetic_cfg_options
 from .train import build_train_cfg, train
 

@@ -41,7 +41,7 @@ def image_bytes_problem(head: bytes, tail: bytes, ext: str) -> Optional[str]:
 
     The one implementation of the frame byte check: the checker and the
     robust datasets read the bytes from the file, the checked decoders
-    (:class:`~cakes_mmaction.datasets.transforms.CheckedRawFrameDecode`)
+    (:class:`~cakes_mmaction.harness.datasets.transforms.CheckedRawFrameDecode`)
     look at the bytes they have read anyway to decode.
 
     Args:

@@ -3,8 +3,8 @@
 The class-name file is a dataset-level setting (``class_file`` of the
 robust datasets): the dataset reads it once, checks its line count against
 ``num_classes``, and gives the names to every
-:class:`~cakes_mmaction.datasets.transforms.ClassNameFlip` of its pipeline
-that has no file of its own. :func:`class_file_problems` runs the same
+:class:`~cakes_mmaction.harness.datasets.transforms.ClassNameFlip` of its
+pipeline that has no file of its own. :func:`class_file_problems` runs the same
 checks on a config, before anything is built, for ``validate_config``.
 """
 import logging

@@ -8,8 +8,9 @@
 from .faults import (AnnotationError, DataFaultError, DataProblem,
                      SkipLimitError)
 from .robust import RobustRawframeDataset, RobustVideoDataset
-from .synthetic import (CLASS_PAIRS, SyntheticDataset,
-                        generate_synthetic_dataset, order_blind_ceiling)
+from ..synthetic.generator import (CLASS_PAIRS, SyntheticDataset,
+                                   generate_synthetic_dataset,
+                                   order_blind_ceiling)
 from .transforms import (CheckedDecordDecode, CheckedDecordInit,
                          CheckedRawFrameDecode, ClassNameFlip,
                          SampleDecodeError, SegmentSampleFrames,

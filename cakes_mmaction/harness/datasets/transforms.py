@@ -351,7 +351,7 @@ class _CheckedFileClient:
     """Reads bytes through a FileClient and rejects what cannot be right.
 
     A missing file raises an error naming it; the bytes read are checked
-    by the byte checks of :mod:`~cakes_mmaction.datasets.media` (empty
+    by the byte checks of :mod:`~cakes_mmaction.harness.datasets.media` (empty
     file, JPEG/PNG markers for frames, the MP4 box structure for videos),
     so each file is read once, for decoding and checking alike. The last
     path read is kept so a decoding failure that follows can name it too.

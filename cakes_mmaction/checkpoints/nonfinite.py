@@ -9,8 +9,8 @@ scores compare false, so ``argmax`` picks class 0 and can even score
 - :func:`nonfinite_tensors` / :func:`check_finite_weights`: the weights of
   a checkpoint or model;
 - :func:`nonfinite_outputs`: class scores of a test or demo batch;
-- :class:`~cakes_mmaction.engine.hooks.NonFiniteGuardHook` uses them during
-  training, validation and testing.
+- :class:`~cakes_mmaction.harness.engine.hooks.NonFiniteGuardHook` uses them
+  during training, validation and testing.
 """
 from typing import Any, Iterable, List, Mapping, Tuple
 

@@ -14,11 +14,12 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from mmaction.registry import HOOKS
-from ..checkpoint_fit import (check_checkpoint_fits, checkpoint_state_dict,
-                              head_classes)
+from ....checkpoints.fit import (check_checkpoint_fits, checkpoint_state_dict,
+                                 head_classes)
 from ..checkpoint_io import (atomic_write_text, find_resume_checkpoint,
                              remove_stale_temp_files, verify_checkpoint_file)
-from ..nonfinite import NonFiniteError, describe_nonfinite, nonfinite_tensors
+from ....checkpoints.nonfinite import (NonFiniteError, describe_nonfinite,
+                                       nonfinite_tensors)
 from ..rng_state import get_rng_state, set_rng_state
 
 __all__ = ['AtomicCheckpointHook', 'CheckpointResumeError']
@@ -93,7 +94,7 @@ class AtomicCheckpointHook(CheckpointHook):
     - ``resume=True`` (``--resume``) resumes from the newest *complete*
       checkpoint: a truncated or damaged newest file is skipped with a
       warning, falling back to the previous one
-      (:func:`~cakes_mmaction.engine.checkpoint_io.find_resume_checkpoint`);
+      (:func:`~cakes_mmaction.harness.engine.checkpoint_io.find_resume_checkpoint`);
       an explicit ``--resume PATH`` that is incomplete, or a folder whose
       checkpoints are all incomplete, is refused with the files named;
     - the best/last checkpoint paths kept in the message hub are saved

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..analysis.confusion import load_predictions
+from .confusion import load_predictions
 
 __all__ = [
     'SearchEvalSettings', 'run_search_eval', 'pair_metrics', 'summarize',
@@ -209,7 +209,7 @@ def _search_job(config: str, work_dir: str, seed: int,
     import torch
 
     import cakes_mmaction  # noqa: F401  (registers everything)
-    from cakes_mmaction.apis.train import build_train_cfg, train
+    from cakes_mmaction.harness.apis.train import build_train_cfg, train
     torch.set_num_threads(threads)
     start = time.time()
     cfg = build_train_cfg(
@@ -232,8 +232,9 @@ def _train_job(config: str, work_dir: str, seed: int,
     import torch
 
     import cakes_mmaction  # noqa: F401
-    from cakes_mmaction.apis.train import (build_test_cfg, build_train_cfg,
-                                           test, train)
+    from cakes_mmaction.harness.apis.train import (build_test_cfg,
+                                                   build_train_cfg, test,
+                                                   train)
     torch.set_num_threads(threads)
     start = time.time()
     options = dict(options, log_level='WARNING')
@@ -317,8 +318,8 @@ def _network_costs(settings: SearchEvalSettings,
     import torch
     from mmaction.registry import MODELS
 
-    from ..analysis.complexity import complexity_report
-    from ..analysis.timing import interleaved_times
+    from .complexity import complexity_report
+    from .timing import interleaved_times
     shape = tuple(int(v) for v in settings.input_shape)
     models, costs = OrderedDict(), OrderedDict()
     for name, assignment in assignments.items():
@@ -376,7 +377,7 @@ def matched_budget(settings: SearchEvalSettings) -> Dict[str, int]:
     """
     from mmaction.registry import MODELS
 
-    from ..analysis.complexity import complexity_report
+    from .complexity import complexity_report
     model = MODELS.build(
         _train_cfg(settings, copy.deepcopy(NETWORKS['uniform'])).model)
     report = complexity_report(model, settings.input_shape)
@@ -401,7 +402,7 @@ def run_search_eval(settings: SearchEvalSettings,
         ``settings``, ``searches``, ``exports``, ``costs``, ``runs``
         (per network, per seed) and ``summary`` (per network, mean/sd).
     """
-    from .export import export_assignment
+    from ..search.export import export_assignment
     os.makedirs(settings.work_dir, exist_ok=True)
     w = settings.work_dir
 
@@ -646,7 +647,7 @@ def data_options(config: str, data_dir: str) -> Dict[str, Any]:
     """
     from mmengine.config import Config
 
-    from ..apis.data_options import data_cfg_options
+    from ..harness.apis.data_options import data_cfg_options
     root = osp.abspath(data_dir)
     class_file = osp.join(root, 'classes.txt')
     lists = {

@@ -18,7 +18,7 @@ class DistWatchdogHook(Hook):
     """Name a lost rank and stop the others within a bounded time.
 
     In a run of several processes, every process runs a
-    :class:`~cakes_mmaction.engine.watchdog.PeerWatchdog` from
+    :class:`~cakes_mmaction.harness.engine.watchdog.PeerWatchdog` from
     ``before_run`` to ``after_run``:
 
     - a rank that dies (killed, out of memory, its node gone) or freezes

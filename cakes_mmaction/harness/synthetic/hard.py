@@ -1,6 +1,6 @@
 """The harder synthetic benchmark: the demo's motions in a cluttered scene.
 
-The demo dataset (:mod:`~cakes_mmaction.datasets.synthetic`) is nearly
+The demo dataset (:mod:`~cakes_mmaction.harness.synthetic.generator`) is nearly
 solved by any network that sees time: one object per pair names the pair,
 the motion spans the whole clip, the camera is still. This benchmark keeps
 its design (classes in time-reversed pairs, every clip written forward and
@@ -29,7 +29,7 @@ from typing import Dict, Tuple
 import cv2
 import numpy as np
 
-from .synthetic import CLASS_PAIRS, _contrasting_colour, _lerp, _sdf
+from .generator import CLASS_PAIRS, _contrasting_colour, _lerp, _sdf
 
 __all__ = ['HARD_CLASS_PAIRS', 'render_hard_clip', 'HARD_KINDS']
 

@@ -41,7 +41,7 @@ __all__ = [
 #: (forward name, reversed name, motion, object) for each class pair; the
 #: class index of pair k is 2k forward and 2k + 1 reversed. The names use
 #: Something-Something wording, so the left/right flip map of
-#: :class:`~cakes_mmaction.datasets.transforms.ClassNameFlip` applies.
+#: :class:`~cakes_mmaction.harness.datasets.transforms.ClassNameFlip` applies.
 CLASS_PAIRS: Tuple[Tuple[str, str, str, str], ...] = (
     ('moving something from left to right',
      'moving something from right to left', 'translate_x', 'square'),
@@ -303,7 +303,7 @@ def generate_synthetic_dataset(
         progress (Callable[[str], None], optional): Called with one line
             per split. Defaults to None.
         benchmark (str): ``'demo'`` (the clips described above) or
-            ``'hard'`` (:mod:`~cakes_mmaction.datasets.synthetic_hard`:
+            ``'hard'`` (:mod:`~cakes_mmaction.harness.synthetic.hard`:
             six pairs, object kind not tied to the pair, camera motion,
             distractors, random timing, blur, variable length).
             Defaults to ``'demo'``.
@@ -334,7 +334,7 @@ def generate_synthetic_dataset(
                          f'{benchmark!r}')
     hard = benchmark == 'hard'
     if hard:
-        from .synthetic_hard import HARD_CLASS_PAIRS, render_hard_clip
+        from .hard import HARD_CLASS_PAIRS, render_hard_clip
         if max_frames is None:
             max_frames = num_frames * 3 // 2
         if max_frames < num_frames:

@@ -5,7 +5,7 @@ these; tests call them directly. The command-line options are those of
 mmaction2's tools (``--work-dir``, ``--resume``, ``--amp``,
 ``--auto-scale-lr``, ``--cfg-options``, ``--launcher``, ``--dump``); on top,
 a distributed run without CUDA uses gloo by itself
-(:func:`cakes_mmaction._compat.init_cpu_distributed`).
+(:func:`cakes_mmaction.harness.compat.init_cpu_distributed`).
 """
 import contextlib
 import copy
@@ -18,7 +18,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmaction.registry import RUNNERS
-from .._compat import init_cpu_distributed
+from ..compat import init_cpu_distributed
 from ..engine.gpu_fit import resolve_gpu_fit
 from ..engine.validate import validate_config
 
@@ -114,8 +114,8 @@ def build_train_cfg(config: Any,
             ``'mpi'``. Defaults to ``'none'``.
         gpu_fit (str, optional): ``'auto'``, ``'on'`` or ``'off'``: mixed
             precision, channels-last and cuDNN autotuning
-            (:mod:`cakes_mmaction.engine.gpu_fit`). Defaults to None (the
-            config's ``gpu_fit``; ``'auto'`` in the runtime base: on with
+            (:mod:`cakes_mmaction.harness.engine.gpu_fit`). Defaults to None
+            (the config's ``gpu_fit``; ``'auto'`` in the runtime base: on with
             CUDA).
 
     Returns:
@@ -284,7 +284,8 @@ def _named_worker_crashes(runner: Runner) -> Iterator[None]:
 
     A native crash (a decoder segfault on a bad file) kills the worker and
     PyTorch reports only its pid and signal; the robust datasets record
-    what each worker is loading (:mod:`cakes_mmaction.datasets.inflight`).
+    what each worker is loading
+    (:mod:`cakes_mmaction.harness.datasets.inflight`).
     """
     try:
         yield

@@ -96,7 +96,8 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
         return builtins.getattr(obj, name)
     raise UnsafeCheckpointError(
         f'checkpoint asks for getattr({obj!r}, {name!r}), which is not on '
-        'the allow-list of cakes_mmaction._compat; refusing to load it.')
+        'the allow-list of cakes_mmaction.harness.compat; refusing to load '
+        'it.')
 
 
 def safe_checkpoint_globals() -> list:

@@ -19,12 +19,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from .annotations import (AnnotationEntry, find_duplicates,
-                          parse_annotation_list)
-from .faults import DataProblem
-from .media import (check_image_file, count_frames, decode_image_file,
-                    probe_video)
-from .robust import RobustDatasetMixin
+from ..datasets.annotations import (AnnotationEntry, find_duplicates,
+                                    parse_annotation_list)
+from ..datasets.faults import DataProblem
+from ..datasets.media import (check_image_file, count_frames,
+                              decode_image_file, probe_video)
+from ..datasets.robust import RobustDatasetMixin
 
 __all__ = ['DatasetSpec', 'DatasetReport', 'dataset_specs', 'check_dataset']
 

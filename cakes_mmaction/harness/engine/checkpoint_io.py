@@ -191,7 +191,7 @@ def verify_checkpoint_file(path: str) -> Optional[str]:
         if head[:2] == b'PK':
             return (f'truncated: zip archive without its central directory '
                     f'({size} bytes); the write was cut short')
-        from .._compat import safe_torch_load
+        from ..compat import safe_torch_load
         try:
             safe_torch_load(path, map_location='cpu')
         except Exception as err:
@@ -262,7 +262,7 @@ def checkpoint_progress(path: str) -> Tuple[float, int, int]:
     restore from backup gives every file a new modification time, in any
     order. The save time recorded inside the checkpoint
     (``meta.saved_at``, written by
-    :class:`~cakes_mmaction.engine.hooks.AtomicCheckpointHook`) and the
+    :class:`~cakes_mmaction.harness.engine.hooks.AtomicCheckpointHook`) and the
     iteration and epoch (mmengine's ``meta.iter`` / ``meta.epoch``) travel
     with the file. Tensors are memory-mapped, not read.
 
@@ -274,7 +274,7 @@ def checkpoint_progress(path: str) -> Tuple[float, int, int]:
         is ``-inf`` when the file does not record it, and ``-1`` stands for
         an unknown iteration or epoch.
     """
-    from .._compat import safe_torch_load
+    from ..compat import safe_torch_load
     try:
         checkpoint = safe_torch_load(path, map_location='cpu', mmap=True)
     except Exception:  # noqa: BLE001 - unreadable: ordered last
