@@ -20,7 +20,7 @@ from cakes_mmaction.harness.compat import (UnsafeCheckpointError,
                                            init_cpu_distributed,
                                            safe_torch_load)
 from cakes_mmaction.assignment import AssignmentError
-from cakes_mmaction.testing.env import child_env
+from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = child_env(ROOT, OMP_NUM_THREADS='1')

@@ -16,7 +16,7 @@ from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis import train
 from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
 from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
-from cakes_mmaction.testing.env import child_env
+from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

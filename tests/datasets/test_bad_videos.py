@@ -29,7 +29,7 @@ from cakes_mmaction.harness.datasets.media import (check_video_file,
                                                    video_bytes_problem)
 from cakes_mmaction.harness.datasets.transforms import (CheckedDecordInit,
                                                         SampleDecodeError)
-from cakes_mmaction.testing.media import truncate_file, write_video
+from tests.helpers.media import truncate_file, write_video
 from mmaction.registry import TRANSFORMS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

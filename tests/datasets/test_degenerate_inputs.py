@@ -14,7 +14,7 @@ from cakes_mmaction.harness.datasets.faults import (AnnotationError,
                                                     DataFaultError)
 from cakes_mmaction.harness.engine import (ConfigValidationError,
                                            validate_config)
-from cakes_mmaction.testing.media import (truncate_file, write_frames,
+from tests.helpers.media import (truncate_file, write_frames,
                                           write_list)
 
 PIPELINE = [
@@ -59,7 +59,7 @@ def root(tmp_path):
 
 
 def test_an_empty_list_is_reported_everywhere(root):
-    import cakes_mmaction.testing.toy  # noqa: F401  (ToyRecognizer)
+    import tests.helpers.toy  # noqa: F401  (ToyRecognizer)
     empty = osp.join(root, 'empty.txt')
     open(empty, 'w').close()
     report = check_dataset(_config(root, empty), progress=False)

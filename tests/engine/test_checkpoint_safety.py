@@ -19,8 +19,8 @@ from cakes_mmaction.harness.engine import (CheckpointWriteError,
                                            verify_checkpoint_file)
 from cakes_mmaction.harness.engine.hooks.atomic_checkpoint_hook import \
     CheckpointResumeError
-from cakes_mmaction.testing.media import truncate_file
-from cakes_mmaction.testing.toy import toy_config
+from tests.helpers.media import truncate_file
+from tests.helpers.toy import toy_config
 
 UPSTREAM = dict(type='CheckpointHook', interval=1)
 

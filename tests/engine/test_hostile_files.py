@@ -15,8 +15,8 @@ from mmengine.runner import Runner, load_checkpoint
 from cakes_mmaction import AssignmentError
 from cakes_mmaction.harness.compat import UnsafeCheckpointError
 from cakes_mmaction.harness.engine import CheckpointMismatchError
-from cakes_mmaction.testing.media import truncate_file
-from cakes_mmaction.testing.toy import toy_config
+from tests.helpers.media import truncate_file
+from tests.helpers.toy import toy_config
 from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -17,7 +17,7 @@ from cakes_mmaction.harness.engine import (ConfigValidationError,
                                            NonFiniteError, NonFiniteGuardHook,
                                            NonFiniteLossError)
 from cakes_mmaction.checkpoints.nonfinite import nonfinite_tensors
-from cakes_mmaction.testing.toy import toy_config
+from tests.helpers.toy import toy_config
 from mmaction.apis import init_recognizer
 from mmaction.registry import HOOKS
 

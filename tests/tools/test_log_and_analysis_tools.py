@@ -27,7 +27,7 @@ from cakes_mmaction.harness.apis.input_size import (input_size_warning,
 from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.harness.engine.hooks.progress_logger_hook import \
     views_per_sample
-from cakes_mmaction.testing.media import write_video
+from tests.helpers.media import write_video
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

@@ -19,7 +19,7 @@ from cakes_mmaction.harness.apis.inference import (recognize_video,
                                                    video_test_pipeline)
 from cakes_mmaction.harness.synthetic import (generate_synthetic_dataset,
                                               order_blind_ceiling)
-from cakes_mmaction.testing.gpu_check import cli_options
+from cakes_mmaction.analysis.gpu_check import cli_options
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m cakes_mmaction.testing.train_toy WORK_DIR [--epochs 4]
+    python -m tests.helpers.train_toy WORK_DIR [--epochs 4]
         [--resume [PATH]] [--kill-after-iter K [--kill-rank R]]
         [--launcher pytorch] [--dist-timeout S] [--watchdog S]
         [--ballast N] [--save-weights FILE]
@@ -17,7 +17,7 @@ import sys
 
 import cakes_mmaction  # noqa: F401  (stack repairs, registration)
 from cakes_mmaction.harness.compat import init_cpu_distributed
-from cakes_mmaction.testing.toy import toy_config
+from tests.helpers.toy import toy_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:

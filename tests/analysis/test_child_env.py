@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from cakes_mmaction.testing.env import child_env
+from cakes_mmaction.analysis.child_env import child_env
 
 
 def test_child_env_keeps_the_parent_pythonpath(monkeypatch, tmp_path):

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from .env import child_env
+from .child_env import child_env
 
 __all__ = ['ROOT', 'PAPER_CONFIG', 'machine_info', 'tiny_data_options',
            'plan', 'run_checks', 'summary_table']
