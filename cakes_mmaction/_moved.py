@@ -23,6 +23,7 @@ MOVED = {
     'cakes_mmaction._compat': 'cakes_mmaction.harness.compat',
     'cakes_mmaction.apis': 'cakes_mmaction.harness.apis',
     'cakes_mmaction.datasets': 'cakes_mmaction.harness.datasets',
+    'cakes_mmaction.datasets.media': 'cakes_mmaction.harness.media',
     'cakes_mmaction.datasets.checker':
     'cakes_mmaction.harness.dataset_check.checker',
     'cakes_mmaction.datasets.synthetic':

@@ -24,6 +24,7 @@ OLD_AND_NEW = [
      'cakes_mmaction.harness.synthetic.generator'),
     ('cakes_mmaction.datasets.synthetic_hard',
      'cakes_mmaction.harness.synthetic.hard'),
+    ('cakes_mmaction.datasets.media', 'cakes_mmaction.harness.media'),
     ('cakes_mmaction.datasets.checker',
      'cakes_mmaction.harness.dataset_check.checker'),
     ('cakes_mmaction.engine', 'cakes_mmaction.harness.engine'),

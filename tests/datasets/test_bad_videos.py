@@ -24,9 +24,8 @@ from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis import train
 from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.harness.datasets.faults import DataFaultError
-from cakes_mmaction.harness.datasets.media import (check_video_file,
-                                                   probe_video,
-                                                   video_bytes_problem)
+from cakes_mmaction.harness.media import (check_video_file, probe_video,
+                                          video_bytes_problem)
 from cakes_mmaction.harness.datasets.transforms import (CheckedDecordInit,
                                                         SampleDecodeError)
 from tests.helpers.media import truncate_file, write_video

@@ -37,7 +37,7 @@ decoders
 (:class:`~cakes_mmaction.harness.datasets.transforms.CheckedRawFrameDecode`,
 :class:`~cakes_mmaction.harness.datasets.transforms.CheckedDecordInit`, as the
 shipped configs do), those run the same byte checks
-(:mod:`~cakes_mmaction.harness.datasets.media`) on the bytes they read to
+(:mod:`~cakes_mmaction.harness.media`) on the bytes they read to
 decode, and the dataset does not read the files beforehand; with mmaction2's
 own decoders the dataset reads the few bytes it checks itself. The folder and
 frame-count checks look at file names only.
@@ -55,8 +55,8 @@ from mmaction.registry import DATASETS
 from .annotations import parse_annotation_list
 from .faults import (AnnotationError, DataFaultError, SkipLimitError,
                      format_problems)
-from .media import (check_image_file, check_video_file, count_frames,
-                    decode_image_file, frame_path)
+from ..media import (check_image_file, check_video_file, count_frames,
+                     decode_image_file, frame_path)
 from .class_names import give_class_names
 from .inflight import InflightTable
 from .skip_ledger import SkipLedger

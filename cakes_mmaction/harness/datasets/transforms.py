@@ -27,8 +27,7 @@ from mmengine.logging import print_log
 from mmaction.datasets.transforms import (DecordDecode, DecordInit, Flip,
                                           RawFrameDecode, SampleFrames)
 from mmaction.registry import TRANSFORMS
-from .media import (check_image_bytes, check_video_file,
-                    video_bytes_problem)
+from ..media import check_image_bytes, check_video_file, video_bytes_problem
 
 __all__ = [
     'SampleDecodeError', 'SegmentSampleFrames', 'ClassNameFlip',
@@ -351,7 +350,7 @@ class _CheckedFileClient:
     """Reads bytes through a FileClient and rejects what cannot be right.
 
     A missing file raises an error naming it; the bytes read are checked
-    by the byte checks of :mod:`~cakes_mmaction.harness.datasets.media` (empty
+    by the byte checks of :mod:`~cakes_mmaction.harness.media` (empty
     file, JPEG/PNG markers for frames, the MP4 box structure for videos),
     so each file is read once, for decoding and checking alike. The last
     path read is kept so a decoding failure that follows can name it too.

@@ -30,8 +30,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
+
+from ..media import write_frames, write_video
 
 __all__ = [
     'CLASS_PAIRS', 'SyntheticDataset', 'generate_synthetic_dataset',
@@ -228,27 +229,6 @@ def render_clip(rng: np.random.Generator, motion: str, kind: str,
 # --------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------
-def _write_frames(folder: str, clip: np.ndarray, quality: int) -> None:
-    os.makedirs(folder, exist_ok=True)
-    for i, frame in enumerate(clip, start=1):
-        path = osp.join(folder, f'{i:05d}.jpg')
-        ok = cv2.imwrite(path, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                         [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise OSError(f'{path}: OpenCV could not write the JPEG frame')
-
-
-def _write_video(path: str, clip: np.ndarray, fps: int) -> None:
-    height, width = clip.shape[1:3]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             (width, height))
-    if not writer.isOpened():
-        raise OSError(f'{path}: OpenCV cannot write mp4v videos here')
-    for frame in clip:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-
-
 def _check_decodable(path: str, num_frames: int,
                      shape: Tuple[int, int]) -> None:
     """Decode a written video with decord, as the video pipelines will."""
@@ -374,13 +354,14 @@ def generate_synthetic_dataset(
                 for label, frames in ((2 * k, clip), (2 * k + 1, clip[::-1])):
                     vid = f'{split}_{label:03d}_{j:05d}'
                     if 'rawframes' in formats:
-                        _write_frames(osp.join(data.rawframes, vid), frames,
-                                      jpeg_quality)
+                        write_frames(osp.join(data.rawframes, vid), frames,
+                                     filename_tmpl='{:05d}.jpg',
+                                     quality=jpeg_quality)
                         frame_lines.append(f'{vid} {length} {label}\n')
                     if 'videos' in formats:
                         path = osp.join(data.videos, f'{vid}.mp4')
                         os.makedirs(data.videos, exist_ok=True)
-                        _write_video(path, frames, fps)
+                        write_video(path, frames, fps=fps)
                         _check_decodable(path, length, (height, width))
                         video_lines.append(f'{vid}.mp4 {label}\n')
         if 'rawframes' in formats:
