@@ -13,10 +13,11 @@ import textwrap
 import pytest
 
 from cakes_mmaction.harness import compat as _compat
+from cakes_mmaction.harness.compat import extras as compat_extras
 from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMPAT = os.path.join(ROOT, 'cakes_mmaction', 'harness', 'compat.py')
+COMPAT = os.path.join(ROOT, 'cakes_mmaction', 'harness', 'compat', 'drn.py')
 
 
 def _fake_distribution(site, name, version, files):
@@ -150,7 +151,7 @@ def test_package_imports_and_trains_with_broken_extras(broken_site,
 
 
 def test_import_probe_reads_what_vindlu_imports_at_import_time():
-    root = _compat._mmaction_root()
+    root = compat_extras._mmaction_root()
     found = _compat.third_party_imports(
         [os.path.join(root, 'models', 'multimodal', 'vindlu')])
     modules = dict(found)

@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _checkpoint_meta(checkpoint: str) -> dict:
-    from cakes_mmaction.harness.compat import safe_torch_load
+    from cakes_mmaction.checkpoints.safe_load import safe_torch_load
     try:
         loaded = safe_torch_load(checkpoint, map_location='cpu')
     except Exception:  # recognize_video reports a bad checkpoint

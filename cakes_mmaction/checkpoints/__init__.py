@@ -1,4 +1,5 @@
-"""Checkpoint files of CAKES models: do they fit, are their weights finite.
+"""Checkpoint files of CAKES models: loaded safely, do they fit, are their
+weights finite.
 
 These define what a loadable checkpoint is for the models of the core
 (``models``, ``convert``, ``deployment``), so they live beside them; the
@@ -11,10 +12,13 @@ from .fit import (CheckpointMismatchError, check_checkpoint_fits,
 from .nonfinite import (NonFiniteError, NonFiniteLossError,
                         check_finite_weights, describe_nonfinite,
                         nonfinite_outputs, nonfinite_tensors)
+from .safe_load import (UnsafeCheckpointError, safe_checkpoint_globals,
+                        safe_torch_load)
 
 __all__ = [
     'CheckpointMismatchError', 'check_checkpoint_fits',
     'checkpoint_state_dict', 'head_classes', 'load_checked_checkpoint',
     'NonFiniteError', 'NonFiniteLossError', 'check_finite_weights',
-    'describe_nonfinite', 'nonfinite_outputs', 'nonfinite_tensors'
+    'describe_nonfinite', 'nonfinite_outputs', 'nonfinite_tensors',
+    'UnsafeCheckpointError', 'safe_checkpoint_globals', 'safe_torch_load'
 ]

@@ -253,7 +253,7 @@ def load_checked_checkpoint(model: Any,
     """
     from mmengine.runner.checkpoint import load_state_dict
 
-    from ..harness.compat import safe_torch_load
+    from .safe_load import safe_torch_load
     loaded = safe_torch_load(checkpoint, map_location='cpu')
     check_checkpoint_fits(
         model.state_dict(),

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from ..harness.compat import safe_torch_load
+from ..checkpoints.safe_load import safe_torch_load
 from ..assignment import Assignment, AssignmentError, list_presets
 from ..shapes import KernelShape, canonical_order
 from .report import (PAPER_BACKBONE, ConversionError, ConversionReport,

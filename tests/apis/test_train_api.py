@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from cakes_mmaction.harness.compat import safe_torch_load
+from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.harness.apis import build_test_cfg, build_train_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis import train

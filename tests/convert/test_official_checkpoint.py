@@ -10,7 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import load_checkpoint
 
 from cakes_mmaction import Assignment
-from cakes_mmaction.harness.compat import UnsafeCheckpointError
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
 from cakes_mmaction.convert import (ConversionError,
                                     convert_official_checkpoint,
                                     convert_official_state_dict)

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
-from cakes_mmaction.harness.compat import (UnsafeCheckpointError,
-                                           safe_torch_load)
+from cakes_mmaction.checkpoints.safe_load import (UnsafeCheckpointError,
+                                                  safe_torch_load)
 from cakes_mmaction.harness.apis import build_test_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis.inference import (load_recognizer,

@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from cakes_mmaction.harness.compat import UnsafeCheckpointError
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
 from cakes_mmaction.harness.engine import (CheckpointWriteError,
                                            atomic_write_bytes,
                                            find_resume_checkpoint,

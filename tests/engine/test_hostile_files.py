@@ -13,7 +13,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 
 from cakes_mmaction import AssignmentError
-from cakes_mmaction.harness.compat import UnsafeCheckpointError
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
 from cakes_mmaction.harness.engine import CheckpointMismatchError
 from tests.helpers.media import truncate_file
 from tests.helpers.toy import toy_config
@@ -220,7 +220,7 @@ def test_no_unsafe_deserialisation_in_the_project():
                             offenders.append(
                                 f'{osp.relpath(path, REPO)}:{line}')
     assert offenders == [], (
-        'use cakes_mmaction.harness.compat.safe_torch_load (or '
+        'use cakes_mmaction.checkpoints.safe_load.safe_torch_load (or '
         f'weights_only=True) instead: {offenders}')
 
 

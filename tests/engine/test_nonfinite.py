@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from cakes_mmaction.harness.compat import safe_torch_load
+from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.harness.apis import build_test_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis.inference import load_recognizer

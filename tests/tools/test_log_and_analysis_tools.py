@@ -13,7 +13,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from cakes_mmaction.harness.compat import safe_torch_load
+from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.analysis.confusion import (confusion_matrix,
                                                load_predictions)
 from cakes_mmaction.analysis.train_logs import (load_train_log,

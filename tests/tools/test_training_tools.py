@@ -13,7 +13,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from cakes_mmaction.harness.compat import safe_torch_load
+from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
 from cakes_mmaction.harness.apis.inference import (recognize_video,
                                                    video_test_pipeline)

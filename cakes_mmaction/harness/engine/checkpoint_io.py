@@ -191,7 +191,7 @@ def verify_checkpoint_file(path: str) -> Optional[str]:
         if head[:2] == b'PK':
             return (f'truncated: zip archive without its central directory '
                     f'({size} bytes); the write was cut short')
-        from ..compat import safe_torch_load
+        from ...checkpoints.safe_load import safe_torch_load
         try:
             safe_torch_load(path, map_location='cpu')
         except Exception as err:
@@ -274,7 +274,7 @@ def checkpoint_progress(path: str) -> Tuple[float, int, int]:
         is ``-inf`` when the file does not record it, and ``-1`` stands for
         an unknown iteration or epoch.
     """
-    from ..compat import safe_torch_load
+    from ...checkpoints.safe_load import safe_torch_load
     try:
         checkpoint = safe_torch_load(path, map_location='cpu', mmap=True)
     except Exception:  # noqa: BLE001 - unreadable: ordered last

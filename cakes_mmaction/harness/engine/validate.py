@@ -150,7 +150,7 @@ def _check_checkpoint(cfg: Config,
                       as_trained: bool = False) -> None:
     from mmengine.runner.checkpoint import load_state_dict
 
-    from ..compat import safe_torch_load
+    from ...checkpoints.safe_load import safe_torch_load
     from ...checkpoints.fit import check_checkpoint_fits, checkpoint_state_dict
     from .checkpoint_io import verify_checkpoint_file
     path = cfg.get('load_from')
