@@ -10,7 +10,7 @@ from mmaction.datasets import RawframeDataset, VideoDataset
 from cakes_mmaction.harness.synthetic import (CLASS_PAIRS,
                                               generate_synthetic_dataset,
                                               order_blind_ceiling)
-from cakes_mmaction.harness.synthetic.generator import render_clip
+from cakes_mmaction.harness.synthetic.render import render_clip
 
 
 @pytest.fixture(scope='module')

@@ -1,9 +1,13 @@
 """Datasets and transforms (registered in mmaction2's registries).
 
 - ``robust``: fault-tolerant RawframeDataset / VideoDataset (raise or skip
-  policy) and ``checker``: the offline dataset checker.
-- ``synthetic``: the synthetic temporal-reasoning dataset of the demo.
+  policy), with ``annotations``, ``faults``, ``class_names``, ``inflight``
+  and ``skip_ledger`` behind them;
 - ``transforms``: the transforms the shipped configs use.
+
+The offline checker (``harness.dataset_check``) and the synthetic
+generator (``harness.synthetic``) are packages of their own; the
+generator's names are re-exported here, where they were before the split.
 """
 from .faults import (AnnotationError, DataFaultError, DataProblem,
                      SkipLimitError)

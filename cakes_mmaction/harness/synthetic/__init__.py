@@ -1,8 +1,8 @@
 """The synthetic temporal-reasoning datasets: the demo's and the hard one.
 
-``generator`` renders the demo's clips and writes a dataset (rawframes
-and videos with their lists); ``hard`` renders the cluttered benchmark's
-clips, written by the same generator.
+``render`` draws the demo's clips, ``hard`` the cluttered benchmark's;
+``generator`` writes a dataset of either (rawframes and videos with their
+lists) through the package's one media writer.
 """
 from .generator import (CLASS_PAIRS, SyntheticDataset,
                         generate_synthetic_dataset, order_blind_ceiling,

@@ -29,7 +29,8 @@ from typing import Dict, Tuple
 import cv2
 import numpy as np
 
-from .generator import CLASS_PAIRS, _contrasting_colour, _lerp, _sdf
+from .generator import CLASS_PAIRS
+from .render import _contrasting_colour, _lerp, _sdf
 
 __all__ = ['HARD_CLASS_PAIRS', 'render_hard_clip', 'HARD_KINDS']
 
