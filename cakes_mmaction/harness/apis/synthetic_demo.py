@@ -25,7 +25,8 @@ from .train import build_train_cfg, train
 
 __all__ = ['DEMO_CONFIGS', 'DemoResult', 'run_synthetic_demo', 'format_report']
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 #: The frame-order-blind baseline first, then the CAKES network.
 DEMO_CONFIGS = (osp.join(_REPO, 'configs/demo/c2d_tiny_synthetic.py'),
                 osp.join(_REPO, 'configs/demo/cakes_tiny_synthetic.py'))
