@@ -1,8 +1,9 @@
 """Datasets and transforms (registered in mmaction2's registries).
 
 - ``robust``: fault-tolerant RawframeDataset / VideoDataset (raise or skip
-  policy), with ``annotations``, ``faults``, ``class_names``, ``inflight``
-  and ``skip_ledger`` behind them;
+  policy), with ``sample_checks`` (what is wrong with a sample's media),
+  ``annotations``, ``faults``, ``class_names``, ``inflight`` and
+  ``skip_ledger`` behind them;
 - ``transforms``: the transforms the shipped configs use.
 
 The offline checker (``harness.dataset_check``) and the synthetic

@@ -43,10 +43,8 @@ own decoders the dataset reads the few bytes it checks itself. The folder and
 frame-count checks look at file names only.
 """
 import logging
-import os.path as osp
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
-import numpy as np
 from mmengine.logging import print_log
 
 from mmaction.datasets import RawframeDataset, VideoDataset
@@ -55,10 +53,10 @@ from mmaction.registry import DATASETS
 from .annotations import parse_annotation_list
 from .faults import (AnnotationError, DataFaultError, SkipLimitError,
                      format_problems)
-from ..media import (check_image_file, check_video_file, count_frames,
-                     decode_image_file, frame_path)
 from .class_names import give_class_names
 from .inflight import InflightTable
+from .sample_checks import (decoded_frames_problem, frame_files_problem,
+                            images_problem, media_problem)
 from .skip_ledger import SkipLedger
 from .transforms import (CheckedDecordInit, CheckedRawFrameDecode,
                          SampleDecodeError)
@@ -242,7 +240,9 @@ class RobustDatasetMixin:
         for transform in self.pipeline.transforms:
             if (self.check_frames and not decoder_checks
                     and isinstance(transform, RawFrameDecode)):
-                self._check_frame_files(fixed, results)
+                problem = frame_files_problem(fixed, results)
+                if problem:
+                    raise self._fault(fixed, *problem)
             try:
                 results = transform(results)
             except DataFaultError:
@@ -254,110 +254,25 @@ class RobustDatasetMixin:
                           f'{type(err).__name__}: {err}')
                 bad_frame = None
                 if isinstance(transform, RawFrameDecode):
-                    bad_frame = self._diagnose_frames(fixed, results)
+                    bad_frame = decoded_frames_problem(fixed, results)
                 if bad_frame:
-                    raise self._fault(fixed, bad_frame[1],
-                                      bad_frame[0]) from err
+                    raise self._fault(fixed, *bad_frame) from err
                 raise self._fault(fixed, detail) from err
             if results is None:
                 return None
             imgs = results.get('imgs') if isinstance(results, dict) else None
             if imgs is not None and imgs is not checked_imgs:
-                self._check_images(fixed, results)
+                problem = images_problem(fixed, results, self._media_kind)
+                if problem:
+                    raise self._fault(fixed, *problem)
                 checked_imgs = results.get('imgs')
         return results
 
     def _check_media(self, info: dict, read_files: bool = True) -> None:
-        if self._media_kind == 'video':
-            path = info['filename']
-            if not osp.splitext(path)[1]:
-                path += '.mp4'  # what mmaction2's DecordInit opens
-            if not osp.exists(path):
-                raise self._fault(info, 'missing video file', path)
-            reason = check_video_file(path) if read_files else None
-            if reason:
-                raise self._fault(info, reason, path)
-            return
-        frame_dir = info['frame_dir']
-        if not osp.isdir(frame_dir):
-            raise self._fault(info, 'frame folder not found')
-        if not self.check_frames or info.get('modality', 'RGB') != 'RGB':
-            return
-        tmpl = info['filename_tmpl']
-        first = info['start_index'] + info.get('offset', 0)
-        last = first + info['total_frames'] - 1
-        # One listing of the folder (file names only) finds a frame missing
-        # anywhere in the listed range, not only at its end: a gap would
-        # fail (or, with a lenient decoder, be filled) only when sampled.
-        present = set(count_frames(frame_dir, tmpl))
-        gaps = [i for i in range(first, last + 1) if i not in present]
-        if gaps and last in present:
-            names = [tmpl.format(i) for i in gaps[:5]]
-            raise self._fault(
-                info, f'the list says {info["total_frames"]} frames '
-                f'({tmpl.format(first)} .. {tmpl.format(last)}) but '
-                f'{len(gaps)} in that range are missing: {names}'
-                f'{" ..." if len(gaps) > 5 else ""}',
-                frame_path(frame_dir, tmpl, gaps[0]))
-        if last not in present:
-            raise self._fault(
-                info, f'the list says {info["total_frames"]} frames, so '
-                f'{tmpl.format(last)} should exist, but the folder has '
-                f'{len(present)} frame files (a wrong count would make the '
-                f'sampler reuse or miss frames)')
-        if 'offset' not in info and last + 1 in present:
-            raise self._fault(
-                info, f'the list says {info["total_frames"]} frames but the '
-                f'folder has {len(present)} (frames after '
-                f'{tmpl.format(last)} would never be sampled)')
-
-    def _frame_files(self, info: dict, results: dict) -> list:
-        inds = np.asarray(results['frame_inds']).reshape(-1)
-        offset = info.get('offset', 0)
-        seen = dict.fromkeys(int(i) + offset for i in inds)
-        return [
-            frame_path(info['frame_dir'], info['filename_tmpl'], i)
-            for i in seen
-        ]
-
-    def _check_frame_files(self, info: dict, results: dict) -> None:
-        if info.get('modality', 'RGB') != 'RGB':
-            return
-        for path in self._frame_files(info, results):
-            reason = check_image_file(path)
-            if reason:
-                raise self._fault(info, reason, path)
-
-    def _diagnose_frames(self, info: dict,
-                         results: dict) -> Optional[Tuple[str, str]]:
-        """The frame that made RawFrameDecode fail and why, if one is bad."""
-        if info.get('modality', 'RGB') != 'RGB' or 'frame_inds' not in (results
-                                                                        or {}):
-            return None
-        for path in self._frame_files(info, results):
-            reason = decode_image_file(path)
-            if reason:
-                return path, reason
-        return None
-
-    def _check_images(self, info: dict, results: dict) -> None:
-        imgs = results['imgs']
-        shapes = set()
-        for i, img in enumerate(imgs):
-            if img is None or not hasattr(img, 'shape') or img.size == 0:
-                where = None
-                if self._media_kind == 'rawframes' and 'frame_inds' in results:
-                    inds = np.asarray(results['frame_inds']).reshape(-1)
-                    where = frame_path(info['frame_dir'],
-                                       info['filename_tmpl'],
-                                       int(inds[i]) + info.get('offset', 0))
-                raise self._fault(
-                    info, f'frame {i} of the clip decoded to nothing '
-                    f'({type(img).__name__}); the file is corrupt', where)
-            shapes.add(tuple(img.shape))
-        if len(shapes) > 1:
-            raise self._fault(
-                info, f'decoded frames differ in shape: {sorted(shapes)}')
+        problem = media_problem(info, self._media_kind, self.check_frames,
+                                read_files)
+        if problem:
+            raise self._fault(info, *problem)
 
     # -- skipping -------------------------------------------------------
     def _skip(self, idx: int, err: DataFaultError) -> None:
