@@ -14,8 +14,7 @@ from cakes_mmaction.harness.datasets.faults import (AnnotationError,
                                                     DataFaultError)
 from cakes_mmaction.harness.engine import (ConfigValidationError,
                                            validate_config)
-from tests.helpers.media import (truncate_file, write_frames,
-                                          write_list)
+from tests.helpers.media import truncate_file, write_frames, write_list
 
 PIPELINE = [
     dict(type='SampleFrames', clip_len=2, frame_interval=1, num_clips=1),

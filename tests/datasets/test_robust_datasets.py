@@ -10,8 +10,8 @@ from cakes_mmaction.harness.datasets import (AnnotationError, DataFaultError,
                                              RobustRawframeDataset,
                                              RobustVideoDataset,
                                              SkipLimitError)
-from tests.helpers.media import (truncate_file, write_frames,
-                                          write_list, write_video, zero_tail)
+from tests.helpers.media import (truncate_file, write_frames, write_list,
+                                 write_video, zero_tail)
 from mmaction.registry import DATASETS
 from mmaction.utils import register_all_modules
 

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
               'plumbing only', file=sys.stderr)
         return NO_CUDA
     from cakes_mmaction.analysis.gpu_check import (machine_info, plan,
-                                                  run_checks, summary_table)
+                                                   run_checks, summary_table)
     steps = plan(args.out, args.device, config=args.config,
                  tests=args.tests, epochs=args.epochs,
                  clips_per_class=args.clips_per_class)
