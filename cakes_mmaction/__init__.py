@@ -1,15 +1,18 @@
 """cakes-mmaction: CAKES (channel-wise automatic kernel shrinking) for
 mmaction2.
 
-Importing the package repairs the pinned stack first (``_compat``), then
-registers its modules in mmaction2's registries.
+Importing the package repairs the pinned stack first (``harness.compat``),
+then registers its modules in mmaction2's registries. The CAKES core
+(``layers``, ``models``, ``search``, ...) is apart from the training
+harness it ships with (``harness``: engine, datasets, apis, compat). Old
+import paths of moved modules keep working (``_moved``).
 """
-from . import _compat
+from . import _moved
 
-_compat.apply_all()
+_moved.install()
 
-from . import models  # noqa: E402,F401  (registration side effects)
-from . import datasets, engine, search  # noqa: E402,F401
+from . import harness  # noqa: E402,F401  (stack repairs, registration)
+from . import models, search  # noqa: E402,F401  (registration)
 from .assignment import Assignment, AssignmentError, list_presets  # noqa
 from .layers import CAKESConv3d  # noqa: E402
 from .models import ResNet3dCAKES  # noqa: E402

@@ -15,11 +15,13 @@ from mmengine.runner.checkpoint import load_checkpoint
 from torch.utils.data import Dataset
 
 import cakes_mmaction
-from cakes_mmaction import _compat
-from cakes_mmaction._compat import (UnsafeCheckpointError,
-                                    init_cpu_distributed, safe_torch_load)
+from cakes_mmaction.checkpoints import safe_load
+from cakes_mmaction.harness import compat as _compat
+from cakes_mmaction.checkpoints.safe_load import (UnsafeCheckpointError,
+                                                  safe_torch_load)
+from cakes_mmaction.harness.compat import init_cpu_distributed
 from cakes_mmaction.assignment import AssignmentError
-from cakes_mmaction.testing.env import child_env
+from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = child_env(ROOT, OMP_NUM_THREADS='1')
@@ -231,7 +233,7 @@ def test_garbage_file_is_refused(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='junk.pth'):
         safe_torch_load(str(path))
     with pytest.raises(FileNotFoundError):
-        _compat._safe_load_from_local(str(tmp_path / 'missing.pth'))
+        safe_load._safe_load_from_local(str(tmp_path / 'missing.pth'))
 
 
 def test_apply_all_is_idempotent():

@@ -12,11 +12,12 @@ import textwrap
 
 import pytest
 
-from cakes_mmaction import _compat
-from cakes_mmaction.testing.env import child_env
+from cakes_mmaction.harness import compat as _compat
+from cakes_mmaction.harness.compat import extras as compat_extras
+from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMPAT = os.path.join(ROOT, 'cakes_mmaction', '_compat.py')
+COMPAT = os.path.join(ROOT, 'cakes_mmaction', 'harness', 'compat', 'drn.py')
 
 
 def _fake_distribution(site, name, version, files):
@@ -125,9 +126,10 @@ def test_package_imports_and_trains_with_broken_extras(broken_site,
         import mmaction.visualization  # imports wandb in a try
 
         from mmengine.config import Config
-        from cakes_mmaction.apis import build_train_cfg, train
-        from cakes_mmaction.apis.data_options import synthetic_cfg_options
-        from cakes_mmaction.datasets import generate_synthetic_dataset
+        from cakes_mmaction.harness.apis import build_train_cfg, train
+        from cakes_mmaction.harness.apis.data_options import \
+            synthetic_cfg_options
+        from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
         demo = 'configs/demo/cakes_tiny_synthetic.py'
         data = generate_synthetic_dataset(
             {str(tmp_path / 'syn')!r}, num_per_class=2, size=32,
@@ -149,7 +151,7 @@ def test_package_imports_and_trains_with_broken_extras(broken_site,
 
 
 def test_import_probe_reads_what_vindlu_imports_at_import_time():
-    root = _compat._mmaction_root()
+    root = compat_extras._mmaction_root()
     found = _compat.third_party_imports(
         [os.path.join(root, 'models', 'multimodal', 'vindlu')])
     modules = dict(found)

@@ -17,11 +17,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
 from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.apis.config_text import load_config  # noqa: E402
-from cakes_mmaction.apis.inference import (format_top_k,  # noqa: E402
-                                           recognize_video)
-from cakes_mmaction.apis.input_size import (input_size_warning,  # noqa: E402
-                                            video_frame_size)
+from cakes_mmaction.harness.apis.config_text import load_config  # noqa: E402
+from cakes_mmaction.harness.apis.inference import (  # noqa: E402
+    format_top_k, recognize_video)
+from cakes_mmaction.harness.apis.input_size import (  # noqa: E402
+    input_size_warning, video_frame_size)
 
 _CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 
@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _checkpoint_meta(checkpoint: str) -> dict:
-    from cakes_mmaction._compat import safe_torch_load
+    from cakes_mmaction.checkpoints.safe_load import safe_torch_load
     try:
         loaded = safe_torch_load(checkpoint, map_location='cpu')
     except Exception:  # recognize_video reports a bad checkpoint

@@ -18,7 +18,7 @@ warnings.filterwarnings('ignore', category=UserWarning, module='mmcv')
 import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
 from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.apis.synthetic_demo import (  # noqa: E402
+from cakes_mmaction.harness.apis.synthetic_demo import (  # noqa: E402
     DEMO_CONFIGS, run_synthetic_demo)
 
 

@@ -1,7 +1,7 @@
 """Test a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
 
 mmaction2's command line; the work is done by
-:func:`cakes_mmaction.apis.test`. Distributed: ``tools/dist_test.sh``.
+:func:`cakes_mmaction.harness.apis.test`. Distributed: ``tools/dist_test.sh``.
 """
 import argparse
 import os
@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
 from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.apis import build_test_cfg, test  # noqa: E402
+from cakes_mmaction.harness.apis import build_test_cfg, test  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

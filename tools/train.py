@@ -1,7 +1,8 @@
 """Train a recognizer: ``python tools/train.py CONFIG [options]``.
 
 mmaction2's command line; the work is done by
-:func:`cakes_mmaction.apis.train`. Distributed: ``tools/dist_train.sh``.
+:func:`cakes_mmaction.harness.apis.train`. Distributed:
+``tools/dist_train.sh``.
 """
 import argparse
 import os
@@ -12,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
 from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.apis import build_train_cfg, train  # noqa: E402
+from cakes_mmaction.harness.apis import build_train_cfg, train  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ return freed blocks of 64 KiB and more to the system. On CUDA it is
 ``torch.cuda.max_memory_allocated`` during the third step.
 
 Timing runs with glibc's malloc told to keep freed memory
-(:func:`~cakes_mmaction.engine.cpu_allocator.keep_freed_memory`, the
+(:func:`~cakes_mmaction.harness.engine.cpu_allocator.keep_freed_memory`, the
 default ``allocator='cached'``): without it every forward page-faults its
 largest activations in again, which costs all models 15-25 % and is not
 convolution work. ``allocator='system'`` leaves malloc as it is.
@@ -39,7 +39,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from ..cost import capture_geometry, cost_table
-from ..engine.cpu_allocator import keep_freed_memory
+from ..harness.engine.cpu_allocator import keep_freed_memory
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl
 from ..layers.impl_registry import impl_names
@@ -422,7 +422,7 @@ def run_benchmark(shape: Optional[Sequence[int]] = None,
         per_layer (bool): Time each CAKES layer of the ``models`` presets
             against the dense conv it replaces instead. Defaults to False.
         allocator (str): ``'cached'``: on CPU with glibc, call
-            :func:`~cakes_mmaction.engine.cpu_allocator.keep_freed_memory`
+            :func:`~cakes_mmaction.harness.engine.cpu_allocator.keep_freed_memory`
             first (process-wide, for the rest of the process);
             ``'system'``: leave malloc alone. Defaults to ``'cached'``.
         out_json (str, optional): Write the result as JSON.

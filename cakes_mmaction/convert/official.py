@@ -33,8 +33,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
-from .._compat import safe_torch_load
 from ..assignment import Assignment, AssignmentError
+from ..checkpoints.safe_load import safe_torch_load
 from ..layer_keys import BACKBONE_PREFIX
 from .official_layout import (as_3d, infer_assignment, matching_preset,
                               parse_official, place_branches, strip_prefix)
@@ -247,7 +247,7 @@ def convert_official_checkpoint(src: str,
         preset=report.preset).save(assignment_out)
     report.assignment_file = assignment_out
     # Plain types only: the result must load under the weights-only
-    # unpickler (cakes_mmaction._compat).
+    # unpickler (cakes_mmaction.harness.compat).
     out_meta = dict(
         converted_from=os.path.basename(src),
         converter='cakes_mmaction.convert.official',
@@ -271,7 +271,7 @@ def _check_against_config(converted: Mapping[str, Any], config: Any,
     from mmengine.registry import DefaultScope
 
     from mmaction.registry import MODELS
-    from ..engine.checkpoint_fit import check_checkpoint_fits
+    from ..checkpoints.fit import check_checkpoint_fits
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope') or 'mmaction'):

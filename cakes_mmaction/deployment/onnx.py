@@ -104,7 +104,7 @@ def build_recognizer(config: Union[str, Any],
 
     The checkpoint is read with the safe loader and checked against the
     model (``load_checked_checkpoint`` of
-    :mod:`cakes_mmaction.engine.checkpoint_fit`): exporting a half-loaded
+    :mod:`cakes_mmaction.checkpoints.fit`): exporting a half-loaded
     model would deploy random weights.
 
     Args:
@@ -119,7 +119,7 @@ def build_recognizer(config: Union[str, Any],
     from mmaction.registry import MODELS
     from mmengine.config import Config
 
-    from ..engine.checkpoint_fit import load_checked_checkpoint
+    from ..checkpoints.fit import load_checked_checkpoint
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))

@@ -26,10 +26,9 @@ from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from ..assignment import AssignmentError
-from ..engine.checkpoint_fit import (CheckpointMismatchError,
-                                     check_checkpoint_fits,
-                                     checkpoint_state_dict)
-from ..engine.nonfinite import check_finite_weights
+from ..checkpoints.fit import (CheckpointMismatchError, check_checkpoint_fits,
+                               checkpoint_state_dict)
+from ..checkpoints.nonfinite import check_finite_weights
 from ..layer_keys import BACKBONE_PREFIX, block_name
 from ..layers import CAKESConv3d
 

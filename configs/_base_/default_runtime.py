@@ -27,8 +27,8 @@ default_hooks = dict(
 # (docs/training.md#logs-progress-tensorboard-and-curves).
 
 # nccl is what GPU users expect. It never reaches a CPU run: tools/train.py
-# and tools/test.py call cakes_mmaction._compat.init_cpu_distributed, which
-# switches a distributed run without CUDA to gloo (and DDP to
+# and tools/test.py call cakes_mmaction.harness.compat.init_cpu_distributed,
+# which switches a distributed run without CUDA to gloo (and DDP to
 # device_ids=None) before the Runner is built. 'fork' + no OpenCV threads
 # work on CPU and GPU machines alike; nothing here touches CUDA.
 env_cfg = dict(
@@ -45,6 +45,6 @@ auto_scale_lr = dict(enable=False, base_batch_size=96)
 # supports it, else fp16 with dynamic loss scaling), channels_last_3d
 # weights and clips, cuDNN autotuning. 'auto' = on when CUDA is available;
 # `tools/train.py --gpu-fit on|off` or `--cfg-options gpu_fit.enable=False`
-# choose. See cakes_mmaction/engine/gpu_fit.py.
+# choose. See cakes_mmaction/harness/engine/gpu_fit.py.
 gpu_fit = dict(
     enable='auto', amp='auto', channels_last=True, cudnn_benchmark=True)

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from cakes_mmaction.apis import build_train_cfg, train
-from cakes_mmaction.testing.gpu_check import PAPER_CONFIG, ROOT, \
+from cakes_mmaction.harness.apis import build_train_cfg, train
+from cakes_mmaction.analysis.gpu_check import PAPER_CONFIG, ROOT, \
     tiny_data_options
 
 pytestmark = [

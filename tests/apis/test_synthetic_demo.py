@@ -4,10 +4,11 @@ import os.path as osp
 import pytest
 import torch
 
-from cakes_mmaction.apis.data_options import data_cfg_options
-from cakes_mmaction.apis.synthetic_demo import (DEMO_CONFIGS, DemoResult,
-                                                format_report,
-                                                run_synthetic_demo)
+from cakes_mmaction.harness.apis.data_options import data_cfg_options
+from cakes_mmaction.harness.apis.synthetic_demo import (DEMO_CONFIGS,
+                                                        DemoResult,
+                                                        format_report,
+                                                        run_synthetic_demo)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""cakes_mmaction.apis.train: the options of tools/train.py and
+"""cakes_mmaction.harness.apis.train: the options of tools/train.py and
 tools/test.py, training, testing with --dump, and resuming after SIGKILL."""
 import os.path as osp
 import pickle
@@ -10,13 +10,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from cakes_mmaction._compat import safe_torch_load
-from cakes_mmaction.apis import build_test_cfg, build_train_cfg
-from cakes_mmaction.apis import test as run_test
-from cakes_mmaction.apis import train
-from cakes_mmaction.apis.data_options import synthetic_cfg_options
-from cakes_mmaction.datasets import generate_synthetic_dataset
-from cakes_mmaction.testing.env import child_env
+from cakes_mmaction.checkpoints.safe_load import safe_torch_load
+from cakes_mmaction.harness.apis import build_test_cfg, build_train_cfg
+from cakes_mmaction.harness.apis import test as run_test
+from cakes_mmaction.harness.apis import train
+from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
+from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

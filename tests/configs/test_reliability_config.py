@@ -7,10 +7,10 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from cakes_mmaction.datasets import SkipLimitError
-from cakes_mmaction.engine import validate_config, verify_checkpoint_file
-from cakes_mmaction.testing.media import (truncate_file, write_frames,
-                                          write_list)
+from cakes_mmaction.harness.datasets import SkipLimitError
+from cakes_mmaction.harness.engine import (validate_config,
+                                           verify_checkpoint_file)
+from tests.helpers.media import truncate_file, write_frames, write_list
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -10,7 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import load_checkpoint
 
 from cakes_mmaction import Assignment
-from cakes_mmaction._compat import UnsafeCheckpointError
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
 from cakes_mmaction.convert import (ConversionError,
                                     convert_official_checkpoint,
                                     convert_official_state_dict)
@@ -189,7 +189,7 @@ def test_malicious_file_is_refused_without_running(tmp_path, monkeypatch):
 
 
 def test_conversion_checks_the_class_count_of_a_config(tmp_path, official):
-    from cakes_mmaction.engine import CheckpointMismatchError
+    from cakes_mmaction.harness.engine import CheckpointMismatchError
     src = str(tmp_path / 'official.pth.tar')
     torch.save(official_checkpoint(official, False, True), src)
     report = convert_official_checkpoint(src, str(tmp_path / 'first.pth'))

@@ -19,16 +19,16 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 
-from cakes_mmaction.apis import build_test_cfg, build_train_cfg
-from cakes_mmaction.apis import test as run_test
-from cakes_mmaction.apis import train
-from cakes_mmaction.datasets import generate_synthetic_dataset
-from cakes_mmaction.datasets.faults import DataFaultError
-from cakes_mmaction.datasets.media import (check_video_file, probe_video,
-                                           video_bytes_problem)
-from cakes_mmaction.datasets.transforms import (CheckedDecordInit,
-                                                SampleDecodeError)
-from cakes_mmaction.testing.media import truncate_file, write_video
+from cakes_mmaction.harness.apis import build_test_cfg, build_train_cfg
+from cakes_mmaction.harness.apis import test as run_test
+from cakes_mmaction.harness.apis import train
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
+from cakes_mmaction.harness.datasets.faults import DataFaultError
+from cakes_mmaction.harness.media import (check_video_file, probe_video,
+                                          video_bytes_problem)
+from cakes_mmaction.harness.datasets.transforms import (CheckedDecordInit,
+                                                        SampleDecodeError)
+from tests.helpers.media import truncate_file, write_video
 from mmaction.registry import TRANSFORMS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -120,7 +120,7 @@ def _model_checkpoint(cfg, path):
 _DEMO = """
 import sys
 import cakes_mmaction
-from cakes_mmaction.apis.inference import recognize_video
+from cakes_mmaction.harness.apis.inference import recognize_video
 try:
     recognize_video(sys.argv[1], sys.argv[2], sys.argv[3])
 except Exception as err:

@@ -8,12 +8,13 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import DATASETS, TRANSFORMS
-from cakes_mmaction.datasets import (AnnotationError,
-                                     generate_synthetic_dataset)
-from cakes_mmaction.datasets.class_names import class_file_problems
-from cakes_mmaction.datasets.transforms import unpaired_handedness_words
-from cakes_mmaction.engine.validate import (ConfigValidationError,
-                                            validate_config)
+from cakes_mmaction.harness.datasets import AnnotationError
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
+from cakes_mmaction.harness.datasets.class_names import class_file_problems
+from cakes_mmaction.harness.datasets.transforms import \
+    unpaired_handedness_words
+from cakes_mmaction.harness.engine.validate import (ConfigValidationError,
+                                                    validate_config)
 
 
 @pytest.fixture(scope='module')

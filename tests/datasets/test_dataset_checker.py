@@ -8,9 +8,9 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from cakes_mmaction.datasets.checker import check_dataset
-from cakes_mmaction.testing.media import (truncate_file, write_frames,
-                                          write_list, write_video, zero_tail)
+from cakes_mmaction.harness.dataset_check.checker import check_dataset
+from tests.helpers.media import (truncate_file, write_frames, write_list,
+                                 write_video, zero_tail)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 N = 6

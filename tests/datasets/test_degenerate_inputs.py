@@ -8,12 +8,13 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from cakes_mmaction.datasets import RobustRawframeDataset
-from cakes_mmaction.datasets.checker import check_dataset
-from cakes_mmaction.datasets.faults import AnnotationError, DataFaultError
-from cakes_mmaction.engine import ConfigValidationError, validate_config
-from cakes_mmaction.testing.media import (truncate_file, write_frames,
-                                          write_list)
+from cakes_mmaction.harness.datasets import RobustRawframeDataset
+from cakes_mmaction.harness.dataset_check.checker import check_dataset
+from cakes_mmaction.harness.datasets.faults import (AnnotationError,
+                                                    DataFaultError)
+from cakes_mmaction.harness.engine import (ConfigValidationError,
+                                           validate_config)
+from tests.helpers.media import truncate_file, write_frames, write_list
 
 PIPELINE = [
     dict(type='SampleFrames', clip_len=2, frame_interval=1, num_clips=1),
@@ -57,7 +58,7 @@ def root(tmp_path):
 
 
 def test_an_empty_list_is_reported_everywhere(root):
-    import cakes_mmaction.testing.toy  # noqa: F401  (ToyRecognizer)
+    import tests.helpers.toy  # noqa: F401  (ToyRecognizer)
     empty = osp.join(root, 'empty.txt')
     open(empty, 'w').close()
     report = check_dataset(_config(root, empty), progress=False)

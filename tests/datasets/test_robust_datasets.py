@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from cakes_mmaction.datasets import (AnnotationError, DataFaultError,
-                                     RobustRawframeDataset, RobustVideoDataset,
-                                     SkipLimitError)
-from cakes_mmaction.testing.media import (truncate_file, write_frames,
-                                          write_list, write_video, zero_tail)
+from cakes_mmaction.harness.datasets import (AnnotationError, DataFaultError,
+                                             RobustRawframeDataset,
+                                             RobustVideoDataset,
+                                             SkipLimitError)
+from tests.helpers.media import (truncate_file, write_frames, write_list,
+                                 write_video, zero_tail)
 from mmaction.registry import DATASETS
 from mmaction.utils import register_all_modules
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from mmaction.datasets import RawframeDataset, VideoDataset
-from cakes_mmaction.datasets import (CLASS_PAIRS, generate_synthetic_dataset,
-                                     order_blind_ceiling)
-from cakes_mmaction.datasets.synthetic import render_clip
+from cakes_mmaction.harness.synthetic import (CLASS_PAIRS,
+                                              generate_synthetic_dataset,
+                                              order_blind_ceiling)
+from cakes_mmaction.harness.synthetic.render import render_clip
 
 
 @pytest.fixture(scope='module')

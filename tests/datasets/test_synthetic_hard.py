@@ -5,10 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from cakes_mmaction.datasets import generate_synthetic_dataset
-from cakes_mmaction.datasets.synthetic_hard import (HARD_CLASS_PAIRS,
-                                                    HARD_KINDS,
-                                                    render_hard_clip)
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
+from cakes_mmaction.harness.synthetic.hard import (HARD_CLASS_PAIRS,
+                                                   HARD_KINDS,
+                                                   render_hard_clip)
 
 
 def _digest(folder):

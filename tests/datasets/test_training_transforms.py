@@ -10,9 +10,10 @@ from mmengine.dataset import Compose
 
 from mmaction.datasets.transforms import SampleFrames
 from mmaction.registry import TRANSFORMS
-from cakes_mmaction.datasets import (SampleDecodeError,
-                                     flip_label_map_from_names,
-                                     generate_synthetic_dataset)
+from cakes_mmaction.harness.datasets import (SampleDecodeError,
+                                             flip_label_map_from_names)
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
+from cakes_mmaction.harness.media import mp4_boxes
 
 # A made-up class list in SthV1's wording, in an order of its own.
 NAMES = [
@@ -199,8 +200,9 @@ def test_bad_video_is_named(data, tmp_path, fault, error, words):
                                             dtype=np.uint8).tobytes())
     elif fault == 'undecodable':  # whole boxes, a zeroed index inside
         data = bytearray(good)
-        at = data.index(b'moov') - 4
-        size = int.from_bytes(data[at:at + 4], 'big')
+        boxes = mp4_boxes(lambda pos, n: good[pos:pos + n], 0, len(good))
+        at, size = next((pos, size) for pos, size, kind in boxes
+                        if kind == b'moov')
         data[at + 8:at + size] = bytes(size - 8)
         open(path, 'wb').write(bytes(data))
     with pytest.raises(error) as err:

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import DATASETS
-from cakes_mmaction.engine.validate import validate_config
+from cakes_mmaction.harness.engine.validate import validate_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOC = osp.join(ROOT, 'docs', 'custom_dataset.md')

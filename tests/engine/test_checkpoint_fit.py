@@ -10,15 +10,17 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
-from cakes_mmaction._compat import UnsafeCheckpointError, safe_torch_load
-from cakes_mmaction.apis import build_test_cfg
-from cakes_mmaction.apis import test as run_test
-from cakes_mmaction.apis.inference import load_recognizer, recognize_video
+from cakes_mmaction.checkpoints.safe_load import (UnsafeCheckpointError,
+                                                  safe_torch_load)
+from cakes_mmaction.harness.apis import build_test_cfg
+from cakes_mmaction.harness.apis import test as run_test
+from cakes_mmaction.harness.apis.inference import (load_recognizer,
+                                                   recognize_video)
 from cakes_mmaction.assignment import AssignmentError
 from cakes_mmaction.deployment import build_recognizer
-from cakes_mmaction.engine import (CheckpointMismatchError,
-                                   ConfigValidationError)
-from cakes_mmaction.engine.checkpoint_fit import load_checked_checkpoint
+from cakes_mmaction.harness.engine import (CheckpointMismatchError,
+                                           ConfigValidationError)
+from cakes_mmaction.checkpoints.fit import load_checked_checkpoint
 from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -86,7 +88,8 @@ def test_load_from_with_another_class_count_is_fine_tuning(
         ten_classes, monkeypatch):
     # Training from a checkpoint of another class count is what load_from
     # is for: not an error, but one line that says the head is new.
-    from cakes_mmaction.engine.hooks import atomic_checkpoint_hook as module
+    from cakes_mmaction.harness.engine.hooks import \
+        atomic_checkpoint_hook as module
     logged = []
     monkeypatch.setattr(module, 'print_log',
                         lambda msg, **kwargs: logged.append(msg))

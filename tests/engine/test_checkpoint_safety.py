@@ -12,14 +12,15 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from cakes_mmaction._compat import UnsafeCheckpointError
-from cakes_mmaction.engine import (CheckpointWriteError, atomic_write_bytes,
-                                   find_resume_checkpoint,
-                                   verify_checkpoint_file)
-from cakes_mmaction.engine.hooks.atomic_checkpoint_hook import \
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
+from cakes_mmaction.harness.engine import (CheckpointWriteError,
+                                           atomic_write_bytes,
+                                           find_resume_checkpoint,
+                                           verify_checkpoint_file)
+from cakes_mmaction.harness.engine.hooks.atomic_checkpoint_hook import \
     CheckpointResumeError
-from cakes_mmaction.testing.media import truncate_file
-from cakes_mmaction.testing.toy import toy_config
+from tests.helpers.media import truncate_file
+from tests.helpers.toy import toy_config
 
 UPSTREAM = dict(type='CheckpointHook', interval=1)
 

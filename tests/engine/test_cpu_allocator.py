@@ -9,7 +9,7 @@ import pytest
 # A child process: the setting is process-wide and cannot be undone.
 CHILD = textwrap.dedent('''
     import sys
-    from cakes_mmaction.engine.cpu_allocator import keep_freed_memory
+    from cakes_mmaction.harness.engine.cpu_allocator import keep_freed_memory
 
     def rss_kib():
         with open('/proc/self/status') as f:

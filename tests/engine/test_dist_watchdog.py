@@ -11,8 +11,9 @@ import pytest
 import torch.distributed as dist
 from mmengine.runner import Runner
 
-from cakes_mmaction.engine.watchdog import WATCHDOG_EXIT_CODE, PeerWatchdog
-from cakes_mmaction.testing.toy import toy_config
+from cakes_mmaction.harness.engine.watchdog import (WATCHDOG_EXIT_CODE,
+                                                    PeerWatchdog)
+from tests.helpers.toy import toy_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -143,7 +144,7 @@ def launch(work, port, *extra):
         log = open(osp.join(osp.dirname(work), f'rank{rank}.log'), 'w')
         procs.append(
             subprocess.Popen([
-                sys.executable, '-m', 'cakes_mmaction.testing.train_toy', work,
+                sys.executable, '-m', 'tests.helpers.train_toy', work,
                 '--launcher', 'pytorch', '--epochs', '4', '--watchdog', '4',
                 '--dist-timeout', '300', '--kill-after-iter', '6',
                 '--kill-rank', '1', *extra

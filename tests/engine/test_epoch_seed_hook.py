@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from cakes_mmaction.engine.hooks import EpochSeedHook, epoch_seed
+from cakes_mmaction.harness.engine.hooks import EpochSeedHook, epoch_seed
 
 
 def _draws():

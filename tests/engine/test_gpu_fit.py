@@ -6,8 +6,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from cakes_mmaction.apis import build_test_cfg, build_train_cfg
-from cakes_mmaction.engine.gpu_fit import resolve_gpu_fit
+from cakes_mmaction.harness.apis import build_test_cfg, build_train_cfg
+from cakes_mmaction.harness.engine.gpu_fit import resolve_gpu_fit
 from cakes_mmaction.models.channels_last_preprocessor import \
     to_channels_last_3d
 

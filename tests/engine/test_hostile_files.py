@@ -13,10 +13,10 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 
 from cakes_mmaction import AssignmentError
-from cakes_mmaction._compat import UnsafeCheckpointError
-from cakes_mmaction.engine import CheckpointMismatchError
-from cakes_mmaction.testing.media import truncate_file
-from cakes_mmaction.testing.toy import toy_config
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
+from cakes_mmaction.harness.engine import CheckpointMismatchError
+from tests.helpers.media import truncate_file
+from tests.helpers.toy import toy_config
 from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -220,8 +220,8 @@ def test_no_unsafe_deserialisation_in_the_project():
                             offenders.append(
                                 f'{osp.relpath(path, REPO)}:{line}')
     assert offenders == [], (
-        'use cakes_mmaction._compat.safe_torch_load (or weights_only=True) '
-        f'instead: {offenders}')
+        'use cakes_mmaction.checkpoints.safe_load.safe_torch_load (or '
+        f'weights_only=True) instead: {offenders}')
 
 
 def test_scan_catches_an_unsafe_call():

@@ -8,15 +8,16 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from cakes_mmaction._compat import safe_torch_load
-from cakes_mmaction.apis import build_test_cfg
-from cakes_mmaction.apis import test as run_test
-from cakes_mmaction.apis.inference import load_recognizer
-from cakes_mmaction.datasets import generate_synthetic_dataset
-from cakes_mmaction.engine import (ConfigValidationError, NonFiniteError,
-                                   NonFiniteGuardHook, NonFiniteLossError)
-from cakes_mmaction.engine.nonfinite import nonfinite_tensors
-from cakes_mmaction.testing.toy import toy_config
+from cakes_mmaction.checkpoints.safe_load import safe_torch_load
+from cakes_mmaction.harness.apis import build_test_cfg
+from cakes_mmaction.harness.apis import test as run_test
+from cakes_mmaction.harness.apis.inference import load_recognizer
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
+from cakes_mmaction.harness.engine import (ConfigValidationError,
+                                           NonFiniteError, NonFiniteGuardHook,
+                                           NonFiniteLossError)
+from cakes_mmaction.checkpoints.nonfinite import nonfinite_tensors
+from tests.helpers.toy import toy_config
 from mmaction.apis import init_recognizer
 from mmaction.registry import HOOKS
 
@@ -115,7 +116,7 @@ def demo_data(tmp_path_factory):
 
 
 def _demo_options(data, **extra):
-    from cakes_mmaction.apis.data_options import synthetic_cfg_options
+    from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
     options = synthetic_cfg_options(Config.fromfile(DEMO), data)
     options.update({
         'model.cls_head.num_classes': data.num_classes,
@@ -171,7 +172,7 @@ def test_nan_scores_fail_the_test_and_the_demo(demo_data, tmp_path):
                 ckpt,
                 work_dir=str(tmp_path / 't'),
                 cfg_options=_demo_options(demo_data)))
-    from cakes_mmaction.apis.inference import recognize_video
+    from cakes_mmaction.harness.apis.inference import recognize_video
     video = osp.join(demo_data.videos,
                      open(demo_data.video_list('val')).read().split()[0])
     cfg = Config.fromfile(DEMO)

@@ -8,7 +8,8 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader, TensorDataset
 
 import cakes_mmaction  # noqa: F401  (registers the hook)
-from cakes_mmaction.engine.hooks.progress_logger_hook import _Heartbeat
+from cakes_mmaction.harness.engine.hooks.progress_logger_hook import (
+    _Heartbeat)
 
 
 class _SlowModel(BaseModel):

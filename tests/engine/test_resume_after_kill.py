@@ -10,8 +10,8 @@ import time
 import torch
 from mmengine.runner import Runner
 
-from cakes_mmaction.engine import verify_checkpoint_file
-from cakes_mmaction.testing.toy import toy_config
+from cakes_mmaction.harness.engine import verify_checkpoint_file
+from tests.helpers.toy import toy_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 EPOCHS = 4  # 16 samples / batch 4 = 4 iterations per epoch
@@ -34,7 +34,7 @@ def kill_during_a_save(work):
         str: The temporary file being written when the process died.
     """
     proc = subprocess.Popen([
-        sys.executable, '-m', 'cakes_mmaction.testing.train_toy', work,
+        sys.executable, '-m', 'tests.helpers.train_toy', work,
         '--epochs',
         str(EPOCHS), '--ballast',
         str(BALLAST)

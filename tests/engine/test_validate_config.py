@@ -8,8 +8,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from cakes_mmaction import Assignment
-from cakes_mmaction.engine import ConfigValidationError, validate_config
-from cakes_mmaction.testing.media import write_frames, write_list
+from cakes_mmaction.harness.engine import (ConfigValidationError,
+                                           validate_config)
+from tests.helpers.media import write_frames, write_list
 from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -4,8 +4,8 @@ import pytest
 import torch
 from mmaction.models.backbones.resnet3d import ResNet3d
 
-from cakes_mmaction.engine.checkpoint_fit import CheckpointMismatchError
-from cakes_mmaction.engine.nonfinite import NonFiniteError
+from cakes_mmaction.checkpoints.fit import CheckpointMismatchError
+from cakes_mmaction.checkpoints.nonfinite import NonFiniteError
 from cakes_mmaction.models import ResNet3dCAKES
 from .resnet2d import BasicBlock2d, ResNet2d, randomize
 

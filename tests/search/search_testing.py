@@ -19,7 +19,7 @@ def write_tiny_synthetic(root: str, per_class: int = 1, size: int = 24):
     Returns:
         SyntheticDataset: Where it was written (8 classes).
     """
-    from cakes_mmaction.datasets import generate_synthetic_dataset
+    from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
     return generate_synthetic_dataset(
         root, num_per_class=per_class, size=size, num_pairs=4,
         formats=('rawframes', ))
@@ -41,7 +41,7 @@ def demo_config(name: str, data, work_dir: str, epochs: int = 1,
     """
     from mmengine.config import Config
 
-    from cakes_mmaction.apis.data_options import synthetic_cfg_options
+    from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
     cfg = Config.fromfile(os.path.join(ROOT, name))
     cfg.merge_from_dict(synthetic_cfg_options(cfg, data))
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from cakes_mmaction.testing.env import child_env
-from cakes_mmaction.testing.gpu_check import summary_table
+from cakes_mmaction.analysis.child_env import child_env
+from cakes_mmaction.analysis.gpu_check import summary_table
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'misc', 'gpu_check.py')

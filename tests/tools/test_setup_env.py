@@ -17,7 +17,7 @@ import sysconfig
 
 import pytest
 
-from cakes_mmaction.testing.env import child_env
+from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SETUP = osp.join(ROOT, 'tools', 'setup_env.sh')

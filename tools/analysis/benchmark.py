@@ -75,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--allocator', default=benchmark.ALLOCATORS[0],
         choices=benchmark.ALLOCATORS,
         help="'cached': glibc malloc keeps freed memory (no page faults "
-        "on every forward; see cakes_mmaction.engine.cpu_allocator); "
+        "on every forward; see cakes_mmaction.harness.engine.cpu_allocator); "
         "'system': malloc as it is")
     parser.add_argument('--out-json', help='write the results as JSON')
     parser.add_argument('--out-md', help='write the markdown report')

@@ -27,9 +27,12 @@ sys.path.insert(
         os.path.abspath(__file__)))))
 
 import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.search.evaluation import (  # noqa: E402
-    NETWORKS, SearchEvalSettings, data_options, format_table,
-    replace_marked_section, run_search_eval)
+from cakes_mmaction.analysis.search_evaluation import (NETWORKS,  # noqa: E402
+                                                       SearchEvalSettings,
+                                                       data_options,
+                                                       format_table,
+                                                       replace_marked_section,
+                                                       run_search_eval)
 
 HARD = 'configs/search/hard'
 

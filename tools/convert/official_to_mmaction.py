@@ -21,11 +21,12 @@ import cakes_mmaction  # noqa: E402,F401  (stack repairs come first)
 # isort: split
 from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction._compat import UnsafeCheckpointError  # noqa: E402
 from cakes_mmaction.assignment import AssignmentError  # noqa: E402
+from cakes_mmaction.checkpoints import CheckpointMismatchError  # noqa: E402
+from cakes_mmaction.checkpoints.safe_load import \
+    UnsafeCheckpointError  # noqa: E402
 from cakes_mmaction.convert import ConversionError  # noqa: E402
 from cakes_mmaction.convert import convert_official_checkpoint  # noqa: E402
-from cakes_mmaction.engine import CheckpointMismatchError  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -20,7 +20,7 @@ sys.path.insert(0,
 import cakes_mmaction  # noqa: E402,F401  (stack repairs first)
 from mmengine.config import Config, DictAction  # noqa: E402
 
-from cakes_mmaction.datasets.checker import check_dataset  # noqa: E402
+from cakes_mmaction.harness.dataset_check import check_dataset  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

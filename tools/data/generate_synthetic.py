@@ -6,7 +6,7 @@
         [--benchmark hard] [--max-frames 12]
 
 SthV1 rawframes layout + Kinetics-style mp4 list + classes.txt; see
-:func:`cakes_mmaction.datasets.generate_synthetic_dataset`.
+:func:`cakes_mmaction.harness.datasets.generate_synthetic_dataset`.
 """
 import argparse
 import os
@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
-from cakes_mmaction.datasets import generate_synthetic_dataset  # noqa: E402
+from cakes_mmaction.harness.synthetic import \
+    generate_synthetic_dataset  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--benchmark', choices=['demo', 'hard'], default='demo',
         help='demo: the demo clips; hard: cluttered scene, camera motion, '
         'distractors, random timing, blur, variable length (see '
-        'cakes_mmaction/datasets/synthetic_hard.py)')
+        'cakes_mmaction/harness/synthetic/hard.py)')
     parser.add_argument(
         '--max-frames', type=int, default=None,
         help='hard only: clips have --frames to --max-frames frames '

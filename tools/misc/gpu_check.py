@@ -90,8 +90,8 @@ def main(argv=None) -> int:
               'it on a GPU machine, or with --device cpu to check the '
               'plumbing only', file=sys.stderr)
         return NO_CUDA
-    from cakes_mmaction.testing.gpu_check import (machine_info, plan,
-                                                  run_checks, summary_table)
+    from cakes_mmaction.analysis.gpu_check import (machine_info, plan,
+                                                   run_checks, summary_table)
     steps = plan(args.out, args.device, config=args.config,
                  tests=args.tests, epochs=args.epochs,
                  clips_per_class=args.clips_per_class)

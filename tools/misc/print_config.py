@@ -3,7 +3,7 @@
     python tools/misc/print_config.py CONFIG [--cfg-options k=v ...]
 
 mmaction2's ``tools/misc/print_config.py``. Work:
-:func:`cakes_mmaction.apis.config_text.config_text`.
+:func:`cakes_mmaction.harness.apis.config_text.config_text`.
 """
 import argparse
 import os
@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
 from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.apis.config_text import config_text  # noqa: E402
+from cakes_mmaction.harness.apis.config_text import config_text  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -1,4 +1,4 @@
-# The hard synthetic benchmark (cakes_mmaction/datasets/synthetic_hard.py)
+# The hard synthetic benchmark (cakes_mmaction/harness/synthetic/hard.py)
 # in the SthV1 rawframes layout, as tools/data/generate_synthetic.py
 # writes it:
 #   python tools/data/generate_synthetic.py data/synthetic_hard \

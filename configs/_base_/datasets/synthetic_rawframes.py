@@ -7,8 +7,8 @@
 # 32x32.
 #
 # Point it at another generated folder with --cfg-options on the dataloaders
-# (cakes_mmaction.apis.data_options.synthetic_cfg_options writes them), or
-# with a child config (docs/custom_dataset.md).
+# (cakes_mmaction.harness.apis.data_options.synthetic_cfg_options writes them),
+# or with a child config (docs/custom_dataset.md).
 # Bad data: as in ./sthv1_rawframes_8f.py, but generated data has no excuse
 # for a bad file, so training stops at the first one too.
 dataset_type = 'RobustRawframeDataset'
