@@ -65,9 +65,10 @@ SLOW_FILES = (
 def pytest_collection_modifyitems(session, config, items):
     """Run the most expensive files first.
 
-    With ``--dist loadfile`` (the README's test command) pytest-xdist hands
-    out whole files in collection order, so the long files start at once
-    on different workers instead of one of them running alone at the end.
+    With ``--dist loadfile --no-loadscope-reorder`` (the README's test
+    command) pytest-xdist hands out whole files in collection order, so
+    the long files start at once on different workers instead of one of
+    them running alone at the end.
     The sort is stable: every other file, and the tests inside a file,
     keep pytest's order.
     """
