@@ -2,8 +2,10 @@
 which pytest-xdist receives the files."""
 import os
 import os.path as osp
+from types import SimpleNamespace
 
-from tests.conftest import SLOW_FILES, _threads_per_process
+from tests.conftest import (SLOW_FILES, _threads_per_process,
+                            pytest_collection_modifyitems)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -34,3 +36,22 @@ def test_the_expensive_files_exist_and_come_first(request):
             len(rank)) for item in request.session.items
     ]
     assert order == sorted(order)
+
+
+def test_the_hook_moves_the_expensive_files_first_and_keeps_the_rest():
+    def item(path, name):
+        return SimpleNamespace(path=osp.join(ROOT, path), name=name)
+
+    items = [
+        item('tests/a/test_cheap.py', 'a1'),
+        item(SLOW_FILES[1], 'slow1_a'),
+        item('tests/a/test_cheap.py', 'a2'),
+        item('tests/b/test_cheap.py', 'b1'),
+        item(SLOW_FILES[0], 'slow0'),
+        item(SLOW_FILES[1], 'slow1_b'),
+    ]
+    config = SimpleNamespace(rootpath=ROOT)
+    pytest_collection_modifyitems(None, config, items)
+    assert [i.name for i in items] == [
+        'slow0', 'slow1_a', 'slow1_b', 'a1', 'a2', 'b1'
+    ]
