@@ -7,14 +7,20 @@ is ``params = C_in * n * |k|`` and ``flops = params * T_out * H_out * W_out``.
 
 Everything that prints or compares a cost (``CAKESConv3d.cost``, the FLOP
 tool, budget export, file metadata, the benchmark) calls this module.
+
+The formulas are pure arithmetic on :class:`LayerGeometry`: this module
+imports no torch and walks no model. The geometry of a built model comes
+from :func:`cakes_mmaction.layers.geometry.capture_geometry` (still
+importable from here), and whole-model counts from
+:mod:`cakes_mmaction.analysis.complexity`.
 """
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from .shapes import parse_shape
 
-__all__ = [
+__all__ = [  # noqa: F822 (capture_geometry: see __getattr__)
     'BranchCost', 'LayerGeometry', 'branch_cost', 'layer_cost',
     'assignment_cost', 'reference_counts', 'capture_geometry', 'cost_table'
 ]
@@ -135,70 +141,6 @@ def assignment_cost(
                        for path, counts in assignment.items())
 
 
-def capture_geometry(backbone,
-                     input_shape: Sequence[int],
-                     layer_types: Optional[Iterable[type]] = None
-                     ) -> Dict[str, LayerGeometry]:
-    """Record the geometry of every CAKES layer by one hooked forward.
-
-    Args:
-        backbone (nn.Module): A backbone whose CAKES layers are
-            :class:`~cakes_mmaction.layers.CAKESConv3d` (or another type in
-            ``layer_types``), named by module path.
-        input_shape (Sequence[int]): ``(N, C, T, H, W)`` of the input; a
-            4-tuple ``(C, T, H, W)`` means batch 1.
-        layer_types (Iterable[type], optional): Layer classes to record.
-            Defaults to CAKESConv3d.
-
-    Returns:
-        dict[str, LayerGeometry]: Keyed by the path of the module that owns
-        the CAKES conv (``'layer1.0.conv2'``, not ``'...conv2.conv'``).
-    """
-    import torch
-
-    if layer_types is None:
-        from .layers import CAKESConv3d
-        layer_types = (CAKESConv3d, )
-    layer_types = tuple(layer_types)
-    shape = tuple(input_shape)
-    if len(shape) == 4:
-        shape = (1, ) + shape
-    found: Dict[str, LayerGeometry] = OrderedDict()
-    handles = []
-
-    def make_hook(path, module):
-
-        def hook(_, __, output):
-            found[path] = LayerGeometry(
-                path=path,
-                in_channels=module.in_channels,
-                out_channels=module.out_channels,
-                out_thw=tuple(output.shape[2:]),
-                kernel_size=tuple(module.kernel_size),
-                groups=getattr(module, 'groups', 1),
-                bias=getattr(module, 'bias_enabled', False))
-
-        return hook
-
-    for name, module in backbone.named_modules():
-        if isinstance(module, layer_types):
-            path = name[:-len('.conv')] if name.endswith('.conv') else name
-            handles.append(module.register_forward_hook(
-                make_hook(path, module)))
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        with torch.no_grad():
-            param = next(backbone.parameters(), None)
-            device = param.device if param is not None else 'cpu'
-            backbone(torch.zeros(shape, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        backbone.train(was_training)
-    return found
-
-
 def cost_table(assignment: Mapping[str, Mapping[str, int]],
                geometries: Mapping[str, LayerGeometry]) -> List[dict]:
     """Rows of a per-layer cost table, with the all-k^3 reference.
@@ -237,3 +179,12 @@ def cost_table(assignment: Mapping[str, Mapping[str, int]],
         total['ref_flops'] += ref.flops
     rows.append(dict(path='total', counts={}, flops_by_shape={}, **total))
     return rows
+
+
+def __getattr__(name: str) -> Any:
+    # capture_geometry runs a model, so it lives with the layers, which
+    # import this module; its old import path resolves on first use.
+    if name == 'capture_geometry':
+        from .layers.geometry import capture_geometry
+        return capture_geometry
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

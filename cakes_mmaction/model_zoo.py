@@ -99,8 +99,8 @@ def _dense_cost(geometries, shape: str) -> BranchCost:
 def _entry(model, meta_model, name, frames, size) -> ZooEntry:
     from mmengine.analysis import FlopAnalyzer, parameter_count
 
-    from .cost import capture_geometry
     from .deployment import RecognizerForExport
+    from .layers.geometry import capture_geometry
     shape = (1, 3, frames, size, size)
     # Geometry from a shape-only forward on the meta device (no compute).
     geometries = capture_geometry(meta_model.backbone, shape)

@@ -38,10 +38,11 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from ..cost import capture_geometry, cost_table
+from ..cost import cost_table
 from ..engine.cpu_allocator import keep_freed_memory
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl
+from ..layers.geometry import capture_geometry
 from ..layers.impl_registry import impl_names
 from ..models import ResNet3dCAKES
 from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,

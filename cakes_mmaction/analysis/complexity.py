@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..cost import capture_geometry, cost_table, layer_cost
+from ..cost import cost_table, layer_cost
+from ..layers.geometry import capture_geometry
 
 __all__ = [
     'ComplexityReport', 'complexity_report', 'config_complexity',

@@ -25,9 +25,10 @@ from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple,
 import torch
 
 from ..assignment import Assignment, AssignmentError
-from ..cost import LayerGeometry, capture_geometry
+from ..cost import LayerGeometry
 from ..cost import cost_table as cost_rows
 from ..cost import layer_cost
+from ..layers.geometry import capture_geometry
 from ..shapes import canonical_order, parse_shape
 from .measured_cost import ShapeCostTable
 from .supernet_conv import top_c_indices
@@ -380,8 +381,8 @@ def searched_geometry(backbone_cfg: Mapping[str, Any],
     supernet's other arguments and ``assignment``) on the ``meta`` device,
     which also validates the assignment against it, and records its
     geometry with one hooked forward
-    (:func:`~cakes_mmaction.cost.capture_geometry`) that computes nothing.
-    The geometry does not depend on the counts.
+    (:func:`~cakes_mmaction.layers.geometry.capture_geometry`) that
+    computes nothing. The geometry does not depend on the counts.
 
     Args:
         backbone_cfg (Mapping): The supernet backbone's config.

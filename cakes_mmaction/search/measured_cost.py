@@ -324,7 +324,7 @@ def measure_config_costs(config: Any,
     from mmaction.registry import MODELS
     from mmengine.config import Config
 
-    from ..cost import capture_geometry
+    from ..layers.geometry import capture_geometry
     from .export import searched_geometry
     cfg = Config.fromfile(config) if isinstance(config,
                                                 (str, os.PathLike)) else config
