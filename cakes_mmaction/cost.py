@@ -16,13 +16,15 @@ importable from here), and whole-model counts from
 """
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from .shapes import parse_shape
 
 __all__ = [  # noqa: F822 (capture_geometry: see __getattr__)
     'BranchCost', 'LayerGeometry', 'branch_cost', 'layer_cost',
-    'assignment_cost', 'reference_counts', 'capture_geometry', 'cost_table'
+    'assignment_cost', 'reference_counts', 'capture_geometry', 'cost_table',
+    'dense_cost', 'dense_network_cost'
 ]
 
 
@@ -123,6 +125,58 @@ def reference_counts(geometry: LayerGeometry) -> Dict[str, int]:
     return {f'{t}x{h}x{w}': geometry.out_channels}
 
 
+def dense_cost(geometries: Iterable[LayerGeometry],
+               shape: Optional[str] = None) -> BranchCost:
+    """Cost of layers with every output channel of one dense shape.
+
+    Args:
+        geometries (Iterable[LayerGeometry]): The layers.
+        shape (str, optional): The kernel shape of every channel, e.g.
+            ``'1x3x3'``. Defaults to each layer's own ``k x k x k``, the
+            dense convolution a CAKES layer replaces.
+
+    Returns:
+        BranchCost: Summed over the layers (FLOPs for one sample).
+    """
+    total = BranchCost()
+    for geometry in geometries:
+        counts = (reference_counts(geometry) if shape is None else
+                  {shape: geometry.out_channels})
+        total = sum(layer_cost(geometry, counts).values(), total)
+    return total
+
+
+def dense_network_cost(network: BranchCost,
+                       cakes: BranchCost,
+                       geometries: Iterable[LayerGeometry],
+                       shape: Optional[str] = None,
+                       batch: int = 1) -> BranchCost:
+    """A whole network's cost with its CAKES layers made dense.
+
+    Everything outside the CAKES layers stays as it is, so the dense twin
+    of the same skeleton costs the network, minus its CAKES layers, plus
+    the same layers dense; no second network is built or counted.
+
+    Args:
+        network (BranchCost): The whole network, FLOPs for ``batch``
+            samples.
+        cakes (BranchCost): Its CAKES layers, FLOPs for ``batch`` samples.
+        geometries (Iterable[LayerGeometry]): Those CAKES layers.
+        shape (str, optional): See :func:`dense_cost`. Defaults to each
+            layer's ``k x k x k`` (the all-3x3x3 network).
+        batch (int): Samples the FLOPs of ``network`` and ``cakes`` are
+            for. Defaults to 1.
+
+    Returns:
+        BranchCost: The dense network's parameters and FLOPs for ``batch``
+        samples.
+    """
+    dense = dense_cost(geometries, shape)
+    return BranchCost(
+        params=network.params - cakes.params + dense.params,
+        flops=network.flops - cakes.flops + dense.flops * batch)
+
+
 def assignment_cost(
     assignment: Mapping[str, Mapping[str, int]],
     geometries: Mapping[str, LayerGeometry],
@@ -160,9 +214,7 @@ def cost_table(assignment: Mapping[str, Mapping[str, int]],
         geometry = geometries[path]
         costs = layer_cost(geometry, counts)
         summed = sum(costs.values(), BranchCost())
-        ref = sum(
-            layer_cost(geometry, reference_counts(geometry)).values(),
-            BranchCost())
+        ref = dense_cost([geometry])
         rows.append(
             dict(
                 path=path,

@@ -48,6 +48,7 @@ from ..models import ResNet3dCAKES
 from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
                                model_names)
 from .benchmark_report import flop_proportional, layer_markdown, markdown_table
+from .flops import count_flops
 from .layer_benchmark import (add_modelled_ratios, benchmark_layers,
                               shape_efficiency)
 from .timing import DTYPES, autocast, interleaved_times
@@ -93,28 +94,15 @@ def measure_flops(backbone: torch.nn.Module,
         ``cakes_flops`` (the CAKES layers, from :mod:`cakes_mmaction.cost`;
         None for a model without CAKES layers).
     """
-    from mmengine.analysis import FlopAnalyzer
-
-    # FlopAnalyzer traces, and traced CAKES layers record their reference
-    # forward whatever their impl: a plan's zero-padded taps never count.
-    was_training = backbone.training
-    backbone.eval()
-    param = next(backbone.parameters())
-    x = torch.zeros((1, ) + tuple(clip_shape), device=param.device)
-    try:
-        analyzer = FlopAnalyzer(backbone, (x, ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        flops = int(analyzer.total())
-        cakes_flops = None
-        if isinstance(backbone, ResNet3dCAKES) and all(
-                isinstance(m, CAKESConv3d)
-                for m in backbone.cakes_layers.values()):
-            geometries = capture_geometry(backbone, x.shape)
-            cakes_flops = cost_table(backbone.assignment,
-                                     geometries)[-1]['flops']
-    finally:
-        backbone.train(was_training)
+    x_shape = (1, ) + tuple(clip_shape)
+    flops = count_flops(backbone, x_shape).total
+    cakes_flops = None
+    if isinstance(backbone, ResNet3dCAKES) and all(
+            isinstance(m, CAKESConv3d)
+            for m in backbone.cakes_layers.values()):
+        geometries = capture_geometry(backbone, x_shape)
+        cakes_flops = cost_table(backbone.assignment,
+                                 geometries)[-1]['flops']
     return dict(
         params=sum(p.numel() for p in backbone.parameters()),
         flops=flops,
