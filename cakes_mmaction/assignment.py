@@ -20,13 +20,15 @@ import json
 import os
 from collections import OrderedDict
 from importlib import resources
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Tuple,
+                    Union)
 
+from .layer_keys import BACKBONE_PREFIX, branch_key, parse_branch_key
 from .shapes import SHAPE_SETS, canonical_order, parse_shape
 
 __all__ = [
     'Assignment', 'AssignmentError', 'PRESETS', 'list_presets',
-    'FORMAT_NAME', 'FORMAT_VERSION', 'MAX_CHANNELS'
+    'FORMAT_NAME', 'FORMAT_VERSION', 'MAX_CHANNELS', 'shape_set_names'
 ]
 
 FORMAT_NAME = 'cakes-assignment'
@@ -62,6 +64,34 @@ def list_presets() -> List[str]:
 
 def _where(source: Optional[str]) -> str:
     return f'{source}: ' if source else ''
+
+
+def shape_set_names(shapes: Union[str, Iterable[str]],
+                    source: Optional[str] = None) -> Tuple[str, ...]:
+    """The shapes of a shape list or of a named shape set.
+
+    Args:
+        shapes (str | Iterable[str]): A shape list or the name of one of
+            :data:`~cakes_mmaction.shapes.SHAPE_SETS`.
+        source (str, optional): For error messages.
+
+    Returns:
+        tuple[str, ...]: Shape names, canonical order, at least one.
+    """
+    if isinstance(shapes, str):
+        if shapes not in SHAPE_SETS:
+            raise AssignmentError(
+                f'{_where(source)}unknown shape set {shapes!r}; known: '
+                f'{sorted(SHAPE_SETS)} (or give a list of shapes)')
+        shapes = SHAPE_SETS[shapes]
+    try:
+        ordered = tuple(s.name for s in canonical_order(shapes))
+    except ValueError as err:
+        raise AssignmentError(f'{_where(source)}{err}') from None
+    if not ordered:
+        raise AssignmentError(
+            f'{_where(source)}a uniform split needs at least one shape')
+    return ordered
 
 
 class Assignment(Mapping):
@@ -248,19 +278,7 @@ class Assignment(Mapping):
         Returns:
             Assignment: The uniform split.
         """
-        if isinstance(shapes, str):
-            if shapes not in SHAPE_SETS:
-                raise AssignmentError(
-                    f'{_where(source)}unknown shape set {shapes!r}; known: '
-                    f'{sorted(SHAPE_SETS)} (or give a list of shapes)')
-            shapes = SHAPE_SETS[shapes]
-        try:
-            ordered = [s.name for s in canonical_order(shapes)]
-        except ValueError as err:
-            raise AssignmentError(f'{_where(source)}{err}') from None
-        if not ordered:
-            raise AssignmentError(
-                f'{_where(source)}a uniform split needs at least one shape')
+        ordered = list(shape_set_names(shapes, source))
         layers = OrderedDict()
         for path, width in widths.items():
             base, rest = divmod(int(width), len(ordered))
@@ -442,11 +460,11 @@ class Assignment(Mapping):
     @classmethod
     def from_state_dict(cls,
                         state_dict: Mapping[str, Any],
-                        prefix: str = 'backbone.') -> 'Assignment':
+                        prefix: str = BACKBONE_PREFIX) -> 'Assignment':
         """Recover the counts from a CAKES state dict.
 
-        Branch weights are stored as
-        ``{prefix}{path}.conv.branches.{shape}.weight`` with shape
+        Branch weights are stored under
+        :func:`~cakes_mmaction.layer_keys.branch_key` with shape
         ``(count, C_in, T, H, W)``; absent branches have count 0.
 
         Args:
@@ -457,18 +475,15 @@ class Assignment(Mapping):
         Returns:
             Assignment: The counts found.
         """
-        marker = '.conv.branches.'
         layers: Dict[str, Dict[str, int]] = OrderedDict()
         for key, value in state_dict.items():
-            if not key.startswith(prefix) or marker not in key:
-                continue
-            if not key.endswith('.weight'):
-                continue
-            path, rest = key[len(prefix):].split(marker, 1)
-            shape = rest[:-len('.weight')]
-            layers.setdefault(path, {})[shape] = int(value.shape[0])
+            parsed = parse_branch_key(key, prefix)
+            if parsed is not None:
+                path, shape = parsed
+                layers.setdefault(path, {})[shape] = int(value.shape[0])
         if not layers:
             raise AssignmentError(
-                f'no CAKES layers (keys "{prefix}<layer>{marker}<shape>'
-                f'.weight") in the state dict')
+                f'no CAKES layers (keys '
+                f'"{branch_key("<layer>", "<shape>", prefix)}") in the '
+                f'state dict')
         return cls(layers, dict(source='state_dict'), 'state_dict')

@@ -10,8 +10,8 @@ tool, budget export, file metadata, the benchmark) calls this module.
 
 The formulas are pure arithmetic on :class:`LayerGeometry`: this module
 imports no torch and walks no model. The geometry of a built model comes
-from :func:`cakes_mmaction.layers.geometry.capture_geometry` (still
-importable from here), and whole-model counts from
+from :func:`cakes_mmaction.layers.sites.trace_geometry` (still
+importable from here as ``capture_geometry``), and whole-model counts from
 :mod:`cakes_mmaction.analysis.complexity`.
 """
 from collections import OrderedDict
@@ -234,9 +234,9 @@ def cost_table(assignment: Mapping[str, Mapping[str, int]],
 
 
 def __getattr__(name: str) -> Any:
-    # capture_geometry runs a model, so it lives with the layers, which
-    # import this module; its old import path resolves on first use.
+    # Tracing runs a model, so it lives with the layers, which import this
+    # module; the old name resolves to it on first use.
     if name == 'capture_geometry':
-        from .layers.geometry import capture_geometry
-        return capture_geometry
+        from .layers.sites import trace_geometry
+        return trace_geometry
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

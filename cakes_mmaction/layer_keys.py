@@ -17,7 +17,8 @@ from typing import Optional, Tuple
 
 __all__ = [
     'BACKBONE_PREFIX', 'site_name', 'conv_module_name', 'branch_key',
-    'parse_branch_key', 'local_branch_shape'
+    'parse_branch_key', 'local_branch_shape', 'is_branch_param',
+    'block_name'
 ]
 
 #: Prefix of the backbone's keys in a recognizer's state dict.
@@ -26,6 +27,8 @@ BACKBONE_PREFIX = 'backbone.'
 _CONV = '.conv'
 # Branch weights are ``<conv module>.branches.<shape>.weight``.
 _BRANCHES = 'branches.'
+# Any parameter of a branch (weight or bias) has this in its key.
+_IN_BRANCH = '.' + _BRANCHES
 _WEIGHT = '.weight'
 _BRANCH_KEY = re.compile(r'^(?P<module>.+)\.branches\.(?P<shape>[^.]+)'
                          r'\.weight$')
@@ -120,3 +123,32 @@ def local_branch_shape(key: str, module_prefix: str) -> Optional[str]:
         return None
     shape = key[len(marker):-len(_WEIGHT)]
     return None if '.' in shape else shape
+
+
+def is_branch_param(key: str) -> bool:
+    """Whether a state-dict key is a parameter of a CAKES branch.
+
+    Branch parameters (weights and biases) are compared per layer, by
+    count table, rather than key by key.
+
+    Args:
+        key (str): A state-dict key.
+
+    Returns:
+        bool: True for ``'...conv.branches.<shape>.weight'`` and
+        ``'...conv.branches.<shape>.bias'``.
+    """
+    return _IN_BRANCH in key
+
+
+def block_name(site: str) -> str:
+    """The residual block a site belongs to.
+
+    Args:
+        site (str): The site, e.g. ``'layer1.0.conv2'``.
+
+    Returns:
+        str: e.g. ``'layer1.0'``; its other convs are ``'<block>.conv3'``
+        and so on.
+    """
+    return site.rsplit('.', 1)[0]

@@ -7,7 +7,7 @@ import torch
 
 from cakes_mmaction.assignment import (FORMAT_NAME, FORMAT_VERSION, PRESETS,
                                        Assignment, AssignmentError,
-                                       list_presets)
+                                       list_presets, shape_set_names)
 from cakes_mmaction.models import ResNet3dCAKES
 
 OFFICIAL = '/work/shared/reference/official_cakes_assignments.json'
@@ -227,3 +227,12 @@ def test_bad_specs():
         Assignment({3: {'3x3x3': 1}})
     with pytest.raises(AssignmentError, match='config: layer .a.: unknown'):
         Assignment.resolve({'a': {'4x3x3': 1}})
+
+
+def test_shape_set_names():
+    assert shape_set_names('12d') == ('1x3x3', '3x1x1')
+    assert shape_set_names(['3x1x1', '3x3x3']) == ('3x3x3', '3x1x1')
+    with pytest.raises(AssignmentError, match="f.json: unknown shape set"):
+        shape_set_names('nope', 'f.json')
+    with pytest.raises(AssignmentError, match='at least one shape'):
+        shape_set_names([])

@@ -1,4 +1,5 @@
-from cakes_mmaction.layer_keys import (branch_key, conv_module_name,
+from cakes_mmaction.layer_keys import (block_name, branch_key,
+                                       conv_module_name, is_branch_param,
                                        local_branch_shape, parse_branch_key,
                                        site_name)
 
@@ -41,3 +42,10 @@ def test_local_branch_shape():
     assert local_branch_shape('backbone.layer1.0.conv3.conv.branches.'
                               '3x3x3.weight', prefix) is None
     assert local_branch_shape(prefix + 'branches.a.b.weight', prefix) is None
+
+
+def test_branch_params_and_blocks():
+    assert is_branch_param('backbone.layer1.0.conv2.conv.branches.3x1x1.bias')
+    assert is_branch_param('layer1.0.conv2.conv.branches.1x3x3.weight')
+    assert not is_branch_param('backbone.layer1.0.conv2.bn.weight')
+    assert block_name('layer3.4.conv2') == 'layer3.4'

@@ -34,8 +34,8 @@ from ..cost import cost_table
 from ..engine.cpu_allocator import keep_freed_memory
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl
-from ..layers.geometry import capture_geometry
 from ..layers.impl_registry import impl_names
+from ..layers.sites import trace_geometry
 from ..models import ResNet3dCAKES
 from .benchmark_memory import (benchmark_optimizer, peak_training_memory,
                                training_step)
@@ -92,7 +92,7 @@ def measure_flops(backbone: torch.nn.Module,
     if isinstance(backbone, ResNet3dCAKES) and all(
             isinstance(m, CAKESConv3d)
             for m in backbone.cakes_layers.values()):
-        geometries = capture_geometry(backbone, x_shape)
+        geometries = trace_geometry(backbone, x_shape)
         cakes_flops = cost_table(backbone.assignment,
                                  geometries)[-1]['flops']
     return dict(

@@ -26,7 +26,7 @@ import torch.nn as nn
 from ..cost import (BranchCost, LayerGeometry, cost_table, dense_network_cost,
                     layer_cost)
 from ..layer_keys import BACKBONE_PREFIX, conv_module_name
-from ..layers.geometry import capture_geometry
+from ..layers.sites import trace_geometry
 from .flops import FlopCount, count_flops
 
 __all__ = [
@@ -119,10 +119,10 @@ def cakes_geometry(model: nn.Module, input_shape: Sequence[int]
     try:
         # The meta device computes output shapes without arithmetic, so
         # the geometry of a 224x224 clip costs no real forward.
-        return capture_geometry(
+        return trace_geometry(
             copy.deepcopy(backbone).to('meta'), input_shape)
     except Exception:  # an op without meta kernel: do the real forward
-        return capture_geometry(backbone, input_shape)
+        return trace_geometry(backbone, input_shape)
 
 
 def _check_layers(rows: List[dict], counted: FlopCount,

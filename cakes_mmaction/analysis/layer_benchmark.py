@@ -32,6 +32,7 @@ import torch.nn as nn
 from ..cost import BranchCost, layer_cost, reference_counts
 from ..layers import CAKESConv3d, get_impl
 from ..layers.cakes_conv_impl import chosen_impl, fast_plan, layer_plan
+from ..layers.sites import trace_layers
 from ..layers.cakes_plan import (candidate_plans, default_block,
                                  kernel_padded_macs, padded_macs)
 from ..shapes import parse_shape
@@ -54,6 +55,8 @@ def layer_inputs(backbone: nn.Module,
                  input_shape: Sequence[int]) -> Dict[str, tuple]:
     """Input and output shapes of every CAKES layer, by one forward.
 
+    The same as :func:`~cakes_mmaction.layers.sites.trace_layers`.
+
     Args:
         backbone (nn.Module): A backbone with CAKES layers.
         input_shape (Sequence[int]): ``(N, C, T, H, W)``.
@@ -62,27 +65,7 @@ def layer_inputs(backbone: nn.Module,
         dict[str, tuple]: ``path -> (layer, input shape, output shape)``
         with ``path`` the ConvModule path (``'layer1.0.conv2'``).
     """
-    found: Dict[str, tuple] = OrderedDict()
-    handles = []
-    for name, module in backbone.named_modules():
-        if isinstance(module, CAKESConv3d):
-            path = name[:-len('.conv')] if name.endswith('.conv') else name
-
-            def hook(mod, args, out, path=path):
-                found[path] = (mod, tuple(args[0].shape), tuple(out.shape))
-
-            handles.append(module.register_forward_hook(hook))
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        param = next(backbone.parameters())
-        with torch.no_grad():
-            backbone(torch.zeros(tuple(input_shape), device=param.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-        backbone.train(was_training)
-    return found
+    return trace_layers(backbone, input_shape)
 
 
 def _dense_like(layer: CAKESConv3d) -> nn.Conv3d:

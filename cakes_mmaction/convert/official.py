@@ -13,7 +13,8 @@ saved from a ``DataParallel`` model, so every key starts with ``module.``::
     module.base_model.layerS.B.convT.out.0.*       the one CAKES BatchNorm
     module.new_fc.weight / bias                    classifier
 
-Branch ``I`` of a CAKES layer is the I-th branch with a non-zero count, in
+The keys are read and mapped by :mod:`.official_layout`. Branch ``I`` of
+a CAKES layer is the I-th branch with a non-zero count, in
 the order 3x3x3, 1x3x3, 3x1x1 (the canonical order of
 :mod:`cakes_mmaction.shapes`). A zero count shifts the later indices, so
 branches are placed through the assignment, never by a fixed list position
@@ -28,13 +29,15 @@ import json
 import os
 import re
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
 from .._compat import safe_torch_load
-from ..assignment import Assignment, AssignmentError, list_presets
-from ..shapes import KernelShape, canonical_order
+from ..assignment import Assignment, AssignmentError
+from ..layer_keys import BACKBONE_PREFIX
+from .official_layout import (as_3d, infer_assignment, matching_preset,
+                              parse_official, place_branches, strip_prefix)
 from .report import (PAPER_BACKBONE, ConversionError, ConversionReport,
                      raise_problems)
 
@@ -42,164 +45,6 @@ __all__ = [
     'ConversionError', 'ConversionReport', 'convert_official_state_dict',
     'convert_official_checkpoint', 'infer_assignment', 'matching_preset'
 ]
-
-_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
-_BLOCK = r'(layer\d+\.\d+)'
-#: Official backbone key (after ``base_model.``) -> our backbone key.
-_RULES = [
-    (re.compile(r'^conv1\.weight$'), r'conv1.conv.weight'),
-    (re.compile(rf'^bn1\.{_BN}$'), r'conv1.bn.\1'),
-    (re.compile(rf'^{_BLOCK}\.conv([13])\.weight$'), r'\1.conv\2.conv.weight'),
-    (re.compile(rf'^{_BLOCK}\.bn([13])\.{_BN}$'), r'\1.conv\2.bn.\3'),
-    (re.compile(rf'^{_BLOCK}\.downsample\.0\.weight$'),
-     r'\1.downsample.conv.weight'),
-    (re.compile(rf'^{_BLOCK}\.downsample\.1\.{_BN}$'), r'\1.downsample.bn.\2'),
-    (re.compile(rf'^{_BLOCK}\.convT\.out\.0\.{_BN}$'), r'\1.conv2.bn.\2'),
-]
-_BRANCH = re.compile(rf'^{_BLOCK}\.convT\.convs\.(\d+)\.0\.weight$')
-_CLASSIFIER = re.compile(r'^new_fc\.(weight|bias)$')
-
-
-def _strip_prefix(state_dict: Mapping[str, Any]) -> Dict[str, Any]:
-    """Drop the ``module.`` of a DataParallel model, when every key has it."""
-    keys = list(state_dict)
-    if keys and all(k.startswith('module.') for k in keys):
-        return OrderedDict((k[len('module.'):], v)
-                           for k, v in state_dict.items())
-    return OrderedDict(state_dict)
-
-
-def _as_3d(weight: torch.Tensor) -> torch.Tensor:
-    """A 2D conv weight over frames is a 3D conv with temporal extent 1."""
-    return weight.unsqueeze(2) if weight.dim() == 4 else weight
-
-
-def _branch_shape(key: str, weight: torch.Tensor) -> KernelShape:
-    weight = _as_3d(weight)
-    if weight.dim() != 5:
-        raise ConversionError(
-            f'{key}: a CAKES branch weight must be (C_out, C_in, T, H, W), '
-            f'got shape {tuple(weight.shape)}')
-    try:
-        return KernelShape(*(int(d) for d in weight.shape[2:]))
-    except ValueError as err:
-        raise ConversionError(f'{key}: {err}') from None
-
-
-def _parse(sd: Mapping[str, Any]):
-    """Sort official keys into plain tensors, CAKES branches and leftovers."""
-    plain: List[Tuple[str, str, torch.Tensor]] = []
-    branches: Dict[str, Dict[int, Tuple[str, torch.Tensor]]] = OrderedDict()
-    leftover: List[str] = []
-    for key, value in sd.items():
-        if not isinstance(value, torch.Tensor):
-            leftover.append(f'{key}: not a tensor ({type(value).__name__})')
-            continue
-        head = _CLASSIFIER.match(key)
-        if head:
-            plain.append((key, f'cls_head.fc_cls.{head.group(1)}', value))
-            continue
-        if not key.startswith('base_model.'):
-            leftover.append(f'{key} {tuple(value.shape)}: not part of the '
-                            'official layout (base_model.* or new_fc.*)')
-            continue
-        sub = key[len('base_model.'):]
-        match = _BRANCH.match(sub)
-        if match:
-            path = f'{match.group(1)}.conv2'
-            branches.setdefault(path, {})[int(match.group(2))] = (key, value)
-            continue
-        for pattern, target in _RULES:
-            if pattern.match(sub):
-                plain.append(
-                    (key, 'backbone.' + pattern.sub(target, sub), value))
-                break
-        else:
-            leftover.append(f'{key} {tuple(value.shape)}: no place for it '
-                            'in ResNet3dCAKES')
-    return plain, branches, leftover
-
-
-def infer_assignment(branches: Mapping[str, Mapping[int, Tuple[str, Any]]]
-                     ) -> Assignment:
-    """Read the counts off the official branch tensors.
-
-    Each branch weight carries its kernel shape (dims 2-4) and its count
-    (dim 0), so the counts need no outside knowledge.
-
-    Args:
-        branches (Mapping): ``{layer path: {index: (key, weight)}}``.
-
-    Returns:
-        Assignment: The counts per layer.
-    """
-    layers = OrderedDict()
-    problems = []
-    for path, by_index in branches.items():
-        shapes = [_branch_shape(k, w) for _, (k, w) in sorted(
-            by_index.items())]
-        if len(set(shapes)) != len(shapes) or shapes != canonical_order(
-                shapes):
-            problems.append(
-                f'{path}: branches {[s.name for s in shapes]} are not '
-                f'distinct shapes in the official order '
-                f'(3x3x3, 1x3x3, 3x1x1)')
-            continue
-        layers[path] = {
-            s.name: int(by_index[i][1].shape[0])
-            for i, s in zip(sorted(by_index), shapes)
-        }
-    raise_problems(problems, 'cannot infer the channel assignment')
-    return Assignment(layers, dict(source='official checkpoint'),
-                      'inferred from the official checkpoint')
-
-
-def matching_preset(assignment: Assignment) -> Optional[str]:
-    """The shipped preset with the same non-zero counts, if any."""
-    ours = {p: assignment.nonzero(p) for p in assignment}
-    for name in list_presets():
-        preset = Assignment.preset(name)
-        if {p: preset.nonzero(p) for p in preset} == ours:
-            return name
-    return None
-
-
-def _place_branches(branches, assignment: Assignment) -> Tuple[list, list]:
-    """Name each official branch by the assignment's i-th non-zero shape."""
-    placed, problems = [], []
-    absent = [p for p in assignment if p not in branches]
-    extra = [p for p in branches if p not in assignment]
-    if absent or extra:  # another network: per-layer lines would be noise
-        problems.append(
-            f'the assignment ({assignment.source}) is for another network: '
-            f'CAKES layers only in the assignment: {absent or "none"}; only '
-            f'in the checkpoint: {extra or "none"}')
-        return placed, problems
-    for path in assignment:
-        official = path[:-len('.conv2')] + '.convT'
-        expected = list(assignment.nonzero(path).items())  # canonical order
-        found = branches.get(path, {})
-        if sorted(found) != list(range(len(expected))):
-            problems.append(
-                f'{path}: the assignment ({assignment.source}) has '
-                f'{len(expected)} non-zero branches {dict(expected)}, the '
-                f'checkpoint has {official}.convs.{sorted(found)}')
-            continue
-        for index, (shape, count) in enumerate(expected):
-            key, weight = found[index]
-            got = _branch_shape(key, weight)
-            if got.name != shape or int(weight.shape[0]) != count:
-                problems.append(
-                    f'{key}: kernel {got.name} with {int(weight.shape[0])} '
-                    f'channels, but the assignment ({assignment.source}) '
-                    f'expects branch {index} of {path} to be {shape} with '
-                    f'{count} (non-zero branches in order: {dict(expected)})'
-                )
-                continue
-            placed.append(
-                (key, f'backbone.{path}.conv.branches.{shape}.weight',
-                 weight))
-    return placed, problems
 
 
 def _infer_backbone_cfg(plain, backbone_cfg: Optional[Mapping[str, Any]]
@@ -240,7 +85,7 @@ def _target_shapes(assignment: Assignment, backbone_cfg: Mapping[str, Any]
         backbone = MODELS.build(
             dict(type='ResNet3dCAKES', assignment=assignment,
                  **backbone_cfg))
-    shapes = OrderedDict((f'backbone.{k}', tuple(v.shape))
+    shapes = OrderedDict((BACKBONE_PREFIX + k, tuple(v.shape))
                          for k, v in backbone.state_dict().items())
     return shapes, backbone.feat_dim
 
@@ -272,13 +117,13 @@ def convert_official_state_dict(
             disagree with the assignment. One message lists every problem.
         AssignmentError: The assignment does not fit the network.
     """
-    sd = _strip_prefix(state_dict)
-    plain, branches, leftover = _parse(sd)
+    sd = strip_prefix(state_dict)
+    plain, branches, leftover = parse_official(sd)
     raise_problems(leftover, 'tensors of the official checkpoint left over')
     inferred = assignment is None
     assignment = (infer_assignment(branches) if inferred else
                   Assignment.resolve(assignment))
-    placed, problems = _place_branches(branches, assignment)
+    placed, problems = place_branches(branches, assignment)
     raise_problems(
         problems, "the checkpoint's CAKES branches disagree with the "
         'assignment')
@@ -309,7 +154,7 @@ def convert_official_state_dict(
             continue
         tensor = value
         if dst.endswith('conv.weight') and value.dim() == 4:
-            tensor = _as_3d(value)
+            tensor = as_3d(value)
             report.reshaped.append(
                 (dst, tuple(value.shape), tuple(tensor.shape)))
         if tuple(tensor.shape) != targets[dst]:

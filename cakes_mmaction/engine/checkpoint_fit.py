@@ -21,15 +21,13 @@ import re
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ..layer_keys import is_branch_param, parse_branch_key
 from .nonfinite import check_finite_weights
 
 __all__ = [
     'CheckpointMismatchError', 'checkpoint_state_dict',
     'check_checkpoint_fits', 'head_classes', 'load_checked_checkpoint'
 ]
-
-_BRANCH = '.branches.'
-_BRANCH_KEY = re.compile(r'^(.*)\.branches\.([^.]+)\.weight$')
 
 
 class CheckpointMismatchError(ValueError):
@@ -79,18 +77,15 @@ def head_classes(state: Mapping[str, Any]) -> Optional[Tuple[str, int]]:
 
 
 def _cakes_layers(state: Mapping[str, Any]) -> Dict[str, Dict[str, tuple]]:
-    """CAKES layer -> {shape: (out, in)} from branch weights."""
+    """CAKES site (with the state dict's prefix) -> {shape: (out, in)}."""
     layers: Dict[str, Dict[str, tuple]] = OrderedDict()
     for key, value in state.items():
-        match = _BRANCH_KEY.match(key)
-        if match and len(getattr(value, 'shape', ())) >= 2:
-            layers.setdefault(match.group(1), {})[match.group(2)] = (int(
-                value.shape[0]), int(value.shape[1]))
+        parsed = parse_branch_key(key, prefix='')
+        if parsed and len(getattr(value, 'shape', ())) >= 2:
+            site, shape = parsed
+            layers.setdefault(site, {})[shape] = (int(value.shape[0]),
+                                                  int(value.shape[1]))
     return layers
-
-
-def _layer_name(prefix: str) -> str:
-    return prefix[:-len('.conv')] if prefix.endswith('.conv') else prefix
 
 
 def _architecture_problem(ours: Mapping[str, Any],
@@ -112,18 +107,18 @@ def _architecture_problem(ours: Mapping[str, Any],
         their_width = (sum(o for o, _ in their.values()),
                        {i for _, i in their.values()})
         if width != their_width:
-            return (f'layer {_layer_name(layer)!r} has {their_width[0]} '
+            return (f'layer {layer!r} has {their_width[0]} '
                     f'output channels from {sorted(their_width[1])} inputs '
                     f'in the checkpoint but {width[0]} from '
                     f'{sorted(width[1])} in the model')
     missing = [k for k in mine if k not in other]
     if missing:
         return (f'{len(missing)} CAKES layer(s) of the model are not in the '
-                f'checkpoint, e.g. {_layer_name(missing[0])!r}')
+                f'checkpoint, e.g. {missing[0]!r}')
     extra = [k for k in other if k not in mine]
     if extra:
         return (f'the checkpoint has {len(extra)} CAKES layer(s) the model '
-                f'lacks, e.g. {_layer_name(extra[0])!r}')
+                f'lacks, e.g. {extra[0]!r}')
     return None
 
 
@@ -184,8 +179,8 @@ def check_checkpoint_fits(model_state: Mapping[str, Any],
             f'{source}: the checkpoint is of another architecture than the '
             f'model{for_config}: {architecture}. Use the config the '
             f'checkpoint was trained with.')
-    ours = {k: v for k, v in model_state.items() if _BRANCH not in k}
-    other = {k: v for k, v in theirs.items() if _BRANCH not in k}
+    ours = {k: v for k, v in model_state.items() if not is_branch_param(k)}
+    other = {k: v for k, v in theirs.items() if not is_branch_param(k)}
     missing = [k for k in ours if k not in other]
     unexpected = [k for k in other if k not in ours]
     mismatched = [

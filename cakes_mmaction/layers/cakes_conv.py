@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from ..assignment import AssignmentError
 from ..cost import BranchCost, LayerGeometry, layer_cost
+from ..layer_keys import local_branch_shape, site_name
 from ..shapes import KernelShape, canonical_order, parse_shape
 from .impl_dispatch import check_impl, impl_forward
 
@@ -318,19 +319,15 @@ class CAKESConv3d(nn.Module):
         # A checkpoint of another assignment would give one size-mismatch
         # per branch (or silently skip under mmengine's strict=False);
         # report the whole count table of the first mismatching layer.
-        marker = prefix + 'branches.'
         theirs = OrderedDict()
         for key, value in state_dict.items():
-            if key.startswith(marker) and key.endswith('.weight'):
-                shape = key[len(marker):-len('.weight')]
-                if '.' not in shape:
-                    theirs[shape] = int(value.shape[0])
+            shape = local_branch_shape(key, prefix)
+            if shape is not None:
+                theirs[shape] = int(value.shape[0])
         if theirs:
             ours = {s: n for s, n in self.counts.items() if n}
             if theirs != ours:
-                layer = prefix.rstrip('.')
-                if layer.endswith('.conv'):
-                    layer = layer[:-len('.conv')]
+                layer = site_name(prefix)
                 if sum(theirs.values()) != sum(ours.values()):
                     # Not a split of the same channels: another network.
                     raise AssignmentError(

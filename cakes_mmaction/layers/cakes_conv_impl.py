@@ -21,18 +21,18 @@ with the same gradients, so the state dict does not change.
 
 This module is the public face of that machinery: the per-layer dispatch
 lives in :mod:`.impl_dispatch` (which :mod:`.cakes_conv` imports, so it
-cannot import the layer class), and :func:`set_impl`, which walks a model
-for its layers, lives here, above both.
+cannot import the layer class), and :func:`set_impl`, which finds a
+model's layers (:mod:`.sites`), lives here, above both.
 """
 import torch
 
-from .cakes_conv import CAKESConv3d
 from .cakes_plan_run import run_plan
 from .impl_auto import (auto_cache, auto_key, cache_path, clear_auto_cache,
                         key_string, set_cache_dir)
 from .impl_dispatch import (IMPLS, check_impl, chosen_impl, impl_choices,
                             impl_forward, layer_plan)
 from .impl_plans import fast_plan
+from .sites import find_cakes_layers
 
 __all__ = [
     'IMPLS', 'check_impl', 'run_plan', 'impl_forward', 'fast_plan',
@@ -53,9 +53,7 @@ def set_impl(model: torch.nn.Module, impl: str) -> int:
         int: Number of layers changed.
     """
     check_impl(impl)
-    changed = 0
-    for module in model.modules():
-        if isinstance(module, CAKESConv3d):
-            module.impl = impl
-            changed += 1
-    return changed
+    layers = find_cakes_layers(model)
+    for layer in layers.values():
+        layer.impl = impl
+    return len(layers)

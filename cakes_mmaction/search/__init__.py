@@ -11,13 +11,14 @@ from .hooks import CAKESSparsityHook
 from .measured_cost import (ShapeCostTable, measure_config_costs,
                             measure_shape_costs)
 from .supernet import CAKESSearchRecognizer, ResNet3dCAKESSupernet
-from .supernet_conv import (CAKESSupernetConv3d, shape_penalty_weights,
-                            top_c_indices)
+from .supernet_conv import CAKESSupernetConv3d, shape_penalty_weights
+from .top_c import TopC, top_c, top_c_indices
 
 __all__ = [
     'CAKESSupernetConv3d', 'ResNet3dCAKESSupernet', 'CAKESSearchRecognizer',
     'CAKESSparsityHook', 'select_top_c', 'select_budget', 'parse_budget',
     'searched_geometry', 'export_assignment', 'shape_penalty_weights',
     'top_c_indices', 'parse_latency_budget', 'assignment_total',
-    'ShapeCostTable', 'measure_shape_costs', 'measure_config_costs'
+    'ShapeCostTable', 'measure_shape_costs', 'measure_config_costs', 'top_c',
+    'TopC'
 ]

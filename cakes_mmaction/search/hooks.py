@@ -7,7 +7,6 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from .supernet_conv import top_c_indices
 
 __all__ = ['CAKESSparsityHook', 'selected_shares']
 
@@ -24,11 +23,7 @@ def selected_shares(layers: Dict[str, torch.nn.Module]) -> Dict[str, float]:
     kept: Dict[str, int] = OrderedDict()
     total = 0
     for layer in layers.values():
-        top = top_c_indices(layer.gamma().abs(), layer.width)
-        groups = torch.bincount(
-            torch.div(top, layer.width, rounding_mode='floor').cpu(),
-            minlength=len(layer.shapes))
-        for shape, n in zip(layer.shapes, groups.tolist()):
+        for shape, n in layer.top_c_counts().items():
             kept[shape] = kept.get(shape, 0) + n
         total += layer.width
     return OrderedDict((s, n / total) for s, n in kept.items())

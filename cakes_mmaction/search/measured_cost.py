@@ -324,7 +324,7 @@ def measure_config_costs(config: Any,
     from mmaction.registry import MODELS
     from mmengine.config import Config
 
-    from ..layers.geometry import capture_geometry
+    from ..layers.sites import trace_geometry
     from .export import searched_geometry
     cfg = Config.fromfile(config) if isinstance(config,
                                                 (str, os.PathLike)) else config
@@ -342,7 +342,7 @@ def measure_config_costs(config: Any,
     else:
         with torch.device('meta'):
             backbone = MODELS.build(backbone_cfg)
-        geometries = capture_geometry(backbone, shape)
+        geometries = trace_geometry(backbone, shape)
         shapes = list(backbone.assignment.shapes)
     table = measure_shape_costs(geometries, shapes, batch=shape[0], **kwargs)
     table.meta['config'] = getattr(cfg, 'filename', None)

@@ -10,7 +10,11 @@ from mmaction.registry import MODELS
 from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 
-from ..models import ResNet3dCAKES
+from ..assignment import shape_set_names
+from ..layer_keys import block_name
+from ..layers.cakes_conv_impl import check_impl
+from ..layers.sites import find_cakes_layers
+from ..models import ResNet3dCAKES, ResNet3dCAKESBase
 from .measured_cost import ShapeCostTable
 from .supernet_conv import SCHEMES, CAKESSupernetConv3d
 
@@ -18,11 +22,12 @@ __all__ = ['ResNet3dCAKESSupernet', 'CAKESSearchRecognizer']
 
 
 @MODELS.register_module()
-class ResNet3dCAKESSupernet(ResNet3dCAKES):
-    """ResNet3dCAKES whose CAKES layers are search supernet layers.
+class ResNet3dCAKESSupernet(ResNet3dCAKESBase):
+    """The search supernet: the CAKES skeleton with every candidate.
 
-    Every CAKES site (the middle conv of each bottleneck, named by its
-    module path as in :class:`ResNet3dCAKES`) becomes a
+    A sibling of :class:`ResNet3dCAKES` on the same skeleton
+    (:class:`ResNet3dCAKESBase`): every CAKES site (the middle conv of each
+    bottleneck, named by its module path) is a
     :class:`CAKESSupernetConv3d` with ``C`` candidates per shape and its own
     BatchNorm; the site's ConvModule keeps only its ReLU. The bottleneck's
     ``conv3`` takes all ``n * C`` candidate channels, so each of its input
@@ -40,13 +45,22 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
             of :data:`~cakes_mmaction.shapes.SHAPE_SETS`
             (``'video'``, ``'12d'``, ``'23d'``, ``'volumetric'`` ...).
             Defaults to ``'video'``.
-        **kwargs: Any :class:`ResNet3dCAKES` argument except
-            ``assignment`` (the search produces it).
+        cakes_impl (str): ``impl`` of the supernet layers' convolution of
+            all candidates (see :class:`ResNet3dCAKES`). Defaults to
+            ``'reference'``.
+        **kwargs: The skeleton's arguments, as for :class:`ResNet3dCAKES`
+            (the searched network is built from them,
+            :meth:`searched_backbone`); not ``assignment``, which the
+            search produces.
     """
+
+    #: The supernet layers own their BatchNorm (gamma is the importance).
+    SITE_NORM = False
 
     def __init__(self,
                  scheme: str = 'C',
                  shapes: Union[str, List[str]] = 'video',
+                 cakes_impl: str = 'reference',
                  **kwargs) -> None:
         if 'assignment' in kwargs:
             raise ValueError(
@@ -70,22 +84,15 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
                 "scheme 'P' cannot use with_cp=True: checkpointing runs the "
                 'forward twice and would sample two different candidate '
                 'subsets for one iteration')
-        # Read by build_cakes_layer, which the parent calls in __init__.
+        super().__init__(**kwargs)
         self.scheme = scheme
-        super().__init__(assignment=dict(uniform=shapes), **kwargs)
         #: Candidate shapes, canonical order.
-        self.shapes = tuple(self.assignment.shapes)
-        # The parent resolved a uniform split only to learn the shapes; a
-        # supernet has no assignment until export.
+        self.shapes = shape_set_names(shapes)
+        self.cakes_impl = check_impl(cakes_impl,
+                                     'ResNet3dCAKESSupernet: cakes_')
+        #: A supernet has no assignment until export.
         self.assignment = None
-        for path, site in self.cakes_sites().items():
-            # The supernet layer owns the BatchNorm (its gamma is the
-            # importance); the ConvModule keeps only its activation.
-            delattr(site, site.norm_name)
-            site.norm_name = None
-            site.with_norm = False
-            site.out_channels = site.conv.out_channels
-            self._widen_conv3(path, site.conv.out_channels)
+        self._build_sites()
 
     def build_cakes_layer(self, dense: nn.Conv3d,
                           path: str) -> CAKESSupernetConv3d:
@@ -98,23 +105,27 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
         Returns:
             CAKESSupernetConv3d: The replacement.
         """
-        shapes = list(self.assignment[path])
         norm = build_norm_layer(self.norm_cfg,
-                                len(shapes) * dense.out_channels)[1]
+                                len(self.shapes) * dense.out_channels)[1]
         return CAKESSupernetConv3d.from_dense(
-            dense, shapes, path, scheme=self.scheme, norm=norm)
+            dense, self.shapes, path, scheme=self.scheme, norm=norm,
+            impl=self.cakes_impl)
 
-    def _widen_conv3(self, path: str, candidates: int) -> None:
-        block = self.get_submodule(path.rsplit('.', 1)[0])
-        conv3 = block.conv3.conv
-        block.conv3.conv = nn.Conv3d(
-            candidates,
-            conv3.out_channels,
-            conv3.kernel_size,
-            stride=conv3.stride,
-            padding=conv3.padding,
-            bias=conv3.bias is not None)
-        block.conv3.in_channels = candidates
+    def searched_backbone(self, assignment: Any,
+                          **kwargs) -> ResNet3dCAKES:
+        """The network this search produces: the same skeleton, searched.
+
+        Args:
+            assignment: Any ``assignment`` of :class:`ResNet3dCAKES` (e.g.
+                the exported one).
+            **kwargs: Overrides of the skeleton's arguments (e.g.
+                ``pretrained=None``) and ``cakes_impl``.
+
+        Returns:
+            ResNet3dCAKES: Built on the current default device.
+        """
+        return ResNet3dCAKES(
+            assignment=assignment, **dict(self.skeleton_cfg, **kwargs))
 
     @property
     def supernet_layers(self) -> Dict[str, CAKESSupernetConv3d]:
@@ -146,7 +157,7 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
         for path, layer in self.supernet_layers.items():
             gamma = layer.importance()
             if score == 'contribution':
-                block = self.get_submodule(path.rsplit('.', 1)[0])
+                block = self.get_submodule(block_name(path))
                 weight = block.conv3.conv.weight.detach()
                 norms = weight.transpose(0, 1).reshape(
                     weight.shape[1], -1).norm(dim=1)
@@ -182,12 +193,12 @@ class ResNet3dCAKESSupernet(ResNet3dCAKES):
         """
         state_dict = OrderedDict(state_dict)
         norms = OrderedDict()
-        for path, site in self.cakes_sites().items():
+        for path in self.cakes_sites():
             bn_2d = path.replace('conv', 'bn')
             norms[path] = OrderedDict(
                 (key[len(bn_2d) + 1:], state_dict.pop(key))
                 for key in list(state_dict) if key.startswith(bn_2d + '.'))
-            key = path.rsplit('.', 1)[0] + '.conv3.weight'
+            key = block_name(path) + '.conv3.weight'
             if key in state_dict:
                 groups = len(self.shapes)
                 tiled = state_dict[key].repeat(1, groups, 1, 1)
@@ -237,6 +248,9 @@ class CAKESSearchRecognizer(Recognizer3D):
     def __init__(self, *args, sparsity: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Found once: the sparsity term reads them on every loss.
+        self._supernet_layers = find_cakes_layers(
+            self.backbone, (CAKESSupernetConv3d, ))
         layers = self.supernet_layers
         if not layers:
             raise ValueError(
@@ -287,13 +301,8 @@ class CAKESSearchRecognizer(Recognizer3D):
     @property
     def supernet_layers(self) -> Dict[str, CAKESSupernetConv3d]:
         """dict[str, CAKESSupernetConv3d]: The backbone's supernet layers
-        by module path, in module order."""
-        found = OrderedDict()
-        for name, module in self.backbone.named_modules():
-            if isinstance(module, CAKESSupernetConv3d):
-                found[name[:-len('.conv')] if name.endswith('.conv') else
-                      name] = module
-        return found
+        by module path, in module order (found once, when built)."""
+        return self._supernet_layers
 
     def set_sparsity_lambda(self, value: float) -> None:
         """Set ``lambda_t`` (called by the sparsity hook every iteration).

@@ -32,8 +32,8 @@ iteration; dropped candidates are zeros, not shifted away.
   candidates, so the batch statistics of a kept candidate are its own and
   the running statistics of every candidate update in place. In eval mode
   the layer keeps the top-``C`` candidates by ``|gamma|`` with the tie-break
-  of the exporter (:func:`top_c_indices`): the network that export would
-  produce.
+  of the exporter (:func:`~cakes_mmaction.search.top_c.top_c`): the network
+  that export would produce.
 
 The branch weights keep the state-dict keys of
 :class:`~cakes_mmaction.layers.CAKESConv3d`
@@ -49,6 +49,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..assignment import AssignmentError
 from ..layers import CAKESConv3d
 from ..shapes import canonical_order, parse_shape
+from .top_c import top_c, top_c_indices
 
 __all__ = [
     'CAKESSupernetConv3d', 'SCHEMES', 'top_c_indices', 'shape_penalty_weights'
@@ -56,31 +57,6 @@ __all__ = [
 
 #: Search schemes of the paper: cost priority and performance priority.
 SCHEMES = ('C', 'P')
-
-
-def top_c_indices(scores: torch.Tensor, c: int) -> torch.Tensor:
-    """Indices of the ``c`` most important candidates, deterministically.
-
-    Candidates are ranked by score descending; equal scores keep their
-    position order, which in a supernet layer is shape order (canonical),
-    then filter index. Exactly ``c`` indices are returned whatever the ties
-    (the official ``>=`` threshold kept more on ties).
-
-    Args:
-        scores (Tensor): 1-D importances (``|gamma|``) in candidate order.
-        c (int): How many to keep, ``0 <= c <= len(scores)``.
-
-    Returns:
-        Tensor: ``c`` candidate indices (int64), most important first.
-    """
-    scores = scores.detach().reshape(-1)
-    if not 0 <= c <= scores.numel():
-        raise ValueError(f'cannot keep {c} of {scores.numel()} candidates')
-    if torch.isnan(scores).any():
-        raise ValueError('importances contain NaN; the search diverged')
-    # A stable sort of -score keeps equal scores in index order.
-    order = torch.sort(-scores.float(), stable=True).indices
-    return order[:c]
 
 
 def shape_penalty_weights(shapes: Iterable[str],
@@ -131,6 +107,8 @@ class CAKESSupernetConv3d(CAKESConv3d):
         bias (bool): Whether branches have a bias. Defaults to False.
         name (str, optional): Module path used in messages.
             Defaults to None.
+        impl (str): How the convolution of all candidates runs (see
+            :class:`CAKESConv3d`). Defaults to ``'reference'``.
     """
 
     def __init__(self,
@@ -145,7 +123,8 @@ class CAKESSupernetConv3d(CAKESConv3d):
                  temporal_stride: int = 1,
                  dilation: Union[int, Sequence[int]] = 1,
                  bias: bool = False,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None,
+                 impl: str = 'reference') -> None:
         where = f'layer {name!r}: ' if name else ''
         if scheme not in SCHEMES:
             raise ValueError(f'{where}scheme must be one of {SCHEMES}, got '
@@ -167,7 +146,8 @@ class CAKESSupernetConv3d(CAKESConv3d):
             temporal_stride=temporal_stride,
             dilation=dilation,
             bias=bias,
-            name=name)
+            name=name,
+            impl=impl)
         self.scheme = scheme
         #: ``C``: output channels the searched layer will have.
         self.width = int(width)
@@ -191,8 +171,8 @@ class CAKESSupernetConv3d(CAKESConv3d):
                    name: Optional[str] = None,
                    *,
                    scheme: str = 'C',
-                   norm: Optional[nn.Module] = None
-                   ) -> 'CAKESSupernetConv3d':
+                   norm: Optional[nn.Module] = None,
+                   impl: str = 'reference') -> 'CAKESSupernetConv3d':
         """Build the supernet layer that searches a dense ``nn.Conv3d``.
 
         Args:
@@ -202,6 +182,7 @@ class CAKESSupernetConv3d(CAKESConv3d):
             name (str, optional): Module path. Defaults to None.
             scheme (str): ``'C'`` or ``'P'``. Defaults to ``'C'``.
             norm (nn.Module, optional): See the class. Defaults to None.
+            impl (str): See the class. Defaults to ``'reference'``.
 
         Returns:
             CAKESSupernetConv3d: The new layer.
@@ -222,7 +203,8 @@ class CAKESSupernetConv3d(CAKESConv3d):
             temporal_stride=conv.stride[0],
             dilation=conv.dilation,
             bias=conv.bias is not None,
-            name=name)
+            name=name,
+            impl=impl)
 
     # ------------------------------------------------------------------
     def gamma(self) -> torch.Tensor:
@@ -278,8 +260,18 @@ class CAKESSupernetConv3d(CAKESConv3d):
         """
         mask = torch.zeros(
             self.out_channels, dtype=torch.bool, device=self.bn.weight.device)
-        mask[top_c_indices(self.bn.weight.abs(), self.width)] = True
+        mask[top_c(self.bn.weight.abs(), self.width).indices] = True
         return mask
+
+    def top_c_counts(self) -> Dict[str, int]:
+        """How many channels of each shape export would keep now.
+
+        Returns:
+            dict[str, int]: Count per shape (summing to ``C``), candidate
+            order.
+        """
+        counts = top_c(self.bn.weight.abs(), self.width).counts
+        return OrderedDict(zip(self.shapes, counts))
 
     def sample_mask(self) -> torch.Tensor:
         """A uniformly random subset of exactly ``C`` candidates.
