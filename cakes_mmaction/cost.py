@@ -7,16 +7,24 @@ is ``params = C_in * n * |k|`` and ``flops = params * T_out * H_out * W_out``.
 
 Everything that prints or compares a cost (``CAKESConv3d.cost``, the FLOP
 tool, budget export, file metadata, the benchmark) calls this module.
+
+The formulas are pure arithmetic on :class:`LayerGeometry`: this module
+imports no torch and walks no model. The geometry of a built model comes
+from :func:`cakes_mmaction.layers.sites.trace_geometry` (still
+importable from here as ``capture_geometry``), and whole-model counts from
+:mod:`cakes_mmaction.analysis.complexity`.
 """
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from .shapes import parse_shape
 
-__all__ = [
+__all__ = [  # noqa: F822 (capture_geometry: see __getattr__)
     'BranchCost', 'LayerGeometry', 'branch_cost', 'layer_cost',
-    'assignment_cost', 'reference_counts', 'capture_geometry', 'cost_table'
+    'assignment_cost', 'reference_counts', 'capture_geometry', 'cost_table',
+    'dense_cost', 'dense_network_cost'
 ]
 
 
@@ -117,6 +125,58 @@ def reference_counts(geometry: LayerGeometry) -> Dict[str, int]:
     return {f'{t}x{h}x{w}': geometry.out_channels}
 
 
+def dense_cost(geometries: Iterable[LayerGeometry],
+               shape: Optional[str] = None) -> BranchCost:
+    """Cost of layers with every output channel of one dense shape.
+
+    Args:
+        geometries (Iterable[LayerGeometry]): The layers.
+        shape (str, optional): The kernel shape of every channel, e.g.
+            ``'1x3x3'``. Defaults to each layer's own ``k x k x k``, the
+            dense convolution a CAKES layer replaces.
+
+    Returns:
+        BranchCost: Summed over the layers (FLOPs for one sample).
+    """
+    total = BranchCost()
+    for geometry in geometries:
+        counts = (reference_counts(geometry) if shape is None else
+                  {shape: geometry.out_channels})
+        total = sum(layer_cost(geometry, counts).values(), total)
+    return total
+
+
+def dense_network_cost(network: BranchCost,
+                       cakes: BranchCost,
+                       geometries: Iterable[LayerGeometry],
+                       shape: Optional[str] = None,
+                       batch: int = 1) -> BranchCost:
+    """A whole network's cost with its CAKES layers made dense.
+
+    Everything outside the CAKES layers stays as it is, so the dense twin
+    of the same skeleton costs the network, minus its CAKES layers, plus
+    the same layers dense; no second network is built or counted.
+
+    Args:
+        network (BranchCost): The whole network, FLOPs for ``batch``
+            samples.
+        cakes (BranchCost): Its CAKES layers, FLOPs for ``batch`` samples.
+        geometries (Iterable[LayerGeometry]): Those CAKES layers.
+        shape (str, optional): See :func:`dense_cost`. Defaults to each
+            layer's ``k x k x k`` (the all-3x3x3 network).
+        batch (int): Samples the FLOPs of ``network`` and ``cakes`` are
+            for. Defaults to 1.
+
+    Returns:
+        BranchCost: The dense network's parameters and FLOPs for ``batch``
+        samples.
+    """
+    dense = dense_cost(geometries, shape)
+    return BranchCost(
+        params=network.params - cakes.params + dense.params,
+        flops=network.flops - cakes.flops + dense.flops * batch)
+
+
 def assignment_cost(
     assignment: Mapping[str, Mapping[str, int]],
     geometries: Mapping[str, LayerGeometry],
@@ -133,31 +193,6 @@ def assignment_cost(
     """
     return OrderedDict((path, layer_cost(geometries[path], counts))
                        for path, counts in assignment.items())
-
-
-def capture_geometry(backbone,
-                     input_shape: Sequence[int],
-                     layer_types: Optional[Iterable[type]] = None
-                     ) -> Dict[str, LayerGeometry]:
-    """Record the geometry of every CAKES layer by one hooked forward.
-
-    The same as :func:`~cakes_mmaction.layers.sites.trace_geometry`.
-
-    Args:
-        backbone (nn.Module): A backbone whose CAKES layers are
-            :class:`~cakes_mmaction.layers.CAKESConv3d` (or another type in
-            ``layer_types``), named by module path.
-        input_shape (Sequence[int]): ``(N, C, T, H, W)`` of the input; a
-            4-tuple ``(C, T, H, W)`` means batch 1.
-        layer_types (Iterable[type], optional): Layer classes to record.
-            Defaults to CAKESConv3d.
-
-    Returns:
-        dict[str, LayerGeometry]: Keyed by the path of the module that owns
-        the CAKES conv (``'layer1.0.conv2'``, not ``'...conv2.conv'``).
-    """
-    from .layers.sites import trace_geometry
-    return trace_geometry(backbone, input_shape, layer_types)
 
 
 def cost_table(assignment: Mapping[str, Mapping[str, int]],
@@ -179,9 +214,7 @@ def cost_table(assignment: Mapping[str, Mapping[str, int]],
         geometry = geometries[path]
         costs = layer_cost(geometry, counts)
         summed = sum(costs.values(), BranchCost())
-        ref = sum(
-            layer_cost(geometry, reference_counts(geometry)).values(),
-            BranchCost())
+        ref = dense_cost([geometry])
         rows.append(
             dict(
                 path=path,
@@ -198,3 +231,12 @@ def cost_table(assignment: Mapping[str, Mapping[str, int]],
         total['ref_flops'] += ref.flops
     rows.append(dict(path='total', counts={}, flops_by_shape={}, **total))
     return rows
+
+
+def __getattr__(name: str) -> Any:
+    # Tracing runs a model, so it lives with the layers, which import this
+    # module; the old name resolves to it on first use.
+    if name == 'capture_geometry':
+        from .layers.sites import trace_geometry
+        return trace_geometry
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -1,7 +1,9 @@
 """The model zoo table: every shipped assignment with its measured cost.
 
 For each assignment and clip length the recognizer is built from a config
-through the registry, and
+through the registry, and its figures are read from
+:func:`~cakes_mmaction.analysis.complexity.complexity_report` (the same
+report the presets' stored metadata comes from):
 
 - parameters and multiply-adds ("FLOPs", mmengine/fvcore convention) of the
   whole deployable network (backbone + head) come from
@@ -10,8 +12,8 @@ through the registry, and
   project's one cost formula), checked layer by layer against mmengine;
 - the all-3x3x3 ("I3D") and all-1x3x3 ("C2D") networks of the same
   skeleton are the same numbers with every CAKES layer costed by
-  :mod:`cakes_mmaction.cost` as one dense shape, so no second model is
-  built.
+  :func:`~cakes_mmaction.cost.dense_network_cost` as one dense shape, so
+  no second model is built.
 
 Published accuracies are facts of the official CAKES README.
 """
@@ -21,10 +23,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-import torch
-
-from .cost import BranchCost, cost_table, layer_cost
-from .layer_keys import BACKBONE_PREFIX, conv_module_name
+from .analysis.complexity import cakes_geometry, complexity_report
+from .cost import BranchCost, dense_network_cost
 
 __all__ = [
     'PUBLISHED_TOP1', 'PUBLISHED_PROTOCOL', 'ZooEntry', 'model_zoo_entries',
@@ -77,70 +77,39 @@ class ZooEntry:
     top1: Optional[float] = None
 
 
-def _build(cfg, spec: Any, num_classes: Optional[int], device=None):
+def _build(cfg, spec: Any, num_classes: Optional[int]):
     from mmaction.registry import MODELS
     cfg = copy.deepcopy(cfg)
     cfg.model.backbone['assignment'] = spec
     if num_classes is not None:
         cfg.model.cls_head['num_classes'] = num_classes
-    if device is None:
-        return MODELS.build(cfg.model).eval()
-    with torch.device(device):
-        return MODELS.build(cfg.model).eval()
+    return MODELS.build(cfg.model).eval()
 
 
-def _dense_cost(geometries, shape: str) -> BranchCost:
-    total = BranchCost()
-    for geometry in geometries.values():
-        counts = {shape: geometry.out_channels}
-        total = sum(layer_cost(geometry, counts).values(), total)
-    return total
-
-
-def _entry(model, meta_model, name, frames, size) -> ZooEntry:
-    from mmengine.analysis import FlopAnalyzer, parameter_count
-
-    from .cost import capture_geometry
-    from .deployment import RecognizerForExport
+def _entry(model, name, frames, size) -> ZooEntry:
     shape = (1, 3, frames, size, size)
-    # Geometry from a shape-only forward on the meta device (no compute).
-    geometries = capture_geometry(meta_model.backbone, shape)
-    assignment = model.backbone.assignment
-    rows = cost_table(assignment, geometries)
-    net = RecognizerForExport(model).eval()
-    with torch.no_grad():
-        analyzer = FlopAnalyzer(net, (torch.zeros(shape), ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        by_module = analyzer.by_module()
-    params = parameter_count(net)
-    for row in rows[:-1]:  # cost.py and mmengine must agree per layer
-        key = conv_module_name(row['path'], BACKBONE_PREFIX)
-        if (by_module[key], params[key]) != (row['flops'], row['params']):
-            raise RuntimeError(
-                f'{name}: cost.py gives {row["params"]} params / '
-                f'{row["flops"]} FLOPs for {row["path"]}, mmengine '
-                f'{params[key]} / {by_module[key]}')
-    total = rows[-1]
-    totals = assignment.totals()
+    geometries = cakes_geometry(model, shape)
+    report = complexity_report(model, shape, geometries)
+    network = BranchCost(report.params, report.flops)
+    cakes = BranchCost(report.cakes_params, report.cakes_flops)
+    totals = model.backbone.assignment.totals()
     channels = sum(totals.values())
     entry = ZooEntry(
         name=name,
         frames=frames,
         size=size,
-        params=params[''],
-        flops=by_module[''],
-        cakes_params=total['params'],
-        cakes_flops=total['flops'],
+        params=report.params,
+        flops=report.flops,
+        cakes_params=report.cakes_params,
+        cakes_flops=report.cakes_flops,
         shares={s: n / channels
                 for s, n in totals.items()},
         top1=PUBLISHED_TOP1.get(name, {}).get(frames)
         if size == 224 else None)  # the published protocol's crop
+    layers = [geometries[row['path']] for row in report.layers]
     for label, dense in BASELINES.items():
-        cost = _dense_cost(geometries, dense)
-        entry.baselines[label] = BranchCost(
-            params=entry.params - entry.cakes_params + cost.params,
-            flops=entry.flops - entry.cakes_flops + cost.flops)
+        entry.baselines[label] = dense_network_cost(network, cakes, layers,
+                                                    dense)
     return entry
 
 
@@ -177,10 +146,9 @@ def model_zoo_entries(config: Union[str, Any],
         if isinstance(spec, str):  # a preset, or a file named by its stem
             name = os.path.splitext(os.path.basename(spec))[0]
         model = _build(cfg, spec, num_classes)
-        meta_model = _build(cfg, spec, num_classes, device='meta')
         for t in frames:
-            entries.append(_entry(model, meta_model, name, t, size))
-        del model, meta_model
+            entries.append(_entry(model, name, t, size))
+        del model
     return entries
 
 

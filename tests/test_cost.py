@@ -8,7 +8,8 @@ from mmengine.analysis import FlopAnalyzer, parameter_count
 
 from cakes_mmaction.cost import (BranchCost, LayerGeometry, assignment_cost,
                                  branch_cost, capture_geometry, cost_table,
-                                 layer_cost, reference_counts)
+                                 dense_cost, dense_network_cost, layer_cost,
+                                 reference_counts)
 from cakes_mmaction.layers import CAKESConv3d
 from cakes_mmaction.models import ResNet3dCAKES
 
@@ -123,3 +124,39 @@ def test_capture_geometry_of_a_bare_layer():
                         bias=True)
     geo = capture_geometry(layer, (1, 4, 4, 6, 6))
     assert geo[''] == LayerGeometry('', 4, 5, (4, 3, 3), (3, 3, 3), 1, True)
+
+
+def test_dense_cost_of_layers():
+    first = LayerGeometry('a', 8, 12, (2, 3, 4))
+    second = LayerGeometry('b', 12, 6, (1, 3, 3), (3, 3, 3), 2)
+    # Default: each layer's own k x k x k, the row reference of cost_table.
+    rows = cost_table({'a': {'1x3x3': 12}, 'b': {'3x1x1': 6}},
+                      {'a': first, 'b': second})
+    assert dense_cost([first, second]) == BranchCost(
+        rows[-1]['ref_params'], rows[-1]['ref_flops'])
+    assert dense_cost([first], '1x3x3') == branch_cost(8, 12, '1x3x3',
+                                                       (2, 3, 4))
+    assert dense_cost([]) == BranchCost()
+
+
+def test_dense_network_cost_equals_the_built_dense_twin():
+    kwargs = dict(depth=18, base_channels=8, temporal_strides=(1, 2, 1, 1))
+    net = _tiny_backbone(2, **kwargs)
+    shape = (2, 3, 4, 16, 16)
+    geometries = capture_geometry(net, shape)
+
+    def whole(backbone):
+        backbone.eval()
+        analyzer = FlopAnalyzer(backbone, (torch.zeros(shape), ))
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        return BranchCost(parameter_count(backbone)[''], analyzer.total())
+
+    total = cost_table(net.assignment, geometries)[-1]
+    cakes = BranchCost(total['params'], total['flops'] * shape[0])
+    for shape_name in (None, '1x3x3'):
+        twin = ResNet3dCAKES(
+            assignment=dict(uniform=[shape_name or '3x3x3']), **kwargs)
+        assert dense_network_cost(whole(net), cakes, geometries.values(),
+                                  shape_name,
+                                  batch=shape[0]) == whole(twin), shape_name

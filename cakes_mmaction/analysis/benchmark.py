@@ -10,13 +10,8 @@ noise from other processes hits all of them alike. Ratios are to the
 all-``3x3x3`` network of the same skeleton.
 
 Peak training memory is everything a training step holds at its peak
-(weights, gradients, optimizer state, activations, input). On CPU it is
-measured in a fresh process per model: the peak resident set of the third
-training step (Linux's ``VmHWM``, reset through ``/proc/self/clear_refs``
-after two warm-up steps; ``ru_maxrss`` where that is unavailable) minus the
-resident set of the process before the model was built, with glibc told to
-return freed blocks of 64 KiB and more to the system. On CUDA it is
-``torch.cuda.max_memory_allocated`` during the third step.
+(weights, gradients, optimizer state, activations, input), measured as
+:mod:`.benchmark_memory` describes.
 
 Timing runs with glibc's malloc told to keep freed memory
 (:func:`~cakes_mmaction.harness.engine.cpu_allocator.keep_freed_memory`, the
@@ -26,11 +21,8 @@ convolution work. ``allocator='system'`` leaves malloc as it is.
 """
 import datetime
 import json
-import multiprocessing
 import os
 import platform
-import queue as queue_module
-import resource
 import statistics
 import time
 from collections import OrderedDict
@@ -38,15 +30,19 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from ..cost import capture_geometry, cost_table
+from ..cost import cost_table
 from ..harness.engine.cpu_allocator import keep_freed_memory
 from ..layers import CAKESConv3d
 from ..layers.cakes_conv_impl import auto_cache, check_impl
 from ..layers.impl_registry import impl_names
+from ..layers.sites import trace_geometry
 from ..models import ResNet3dCAKES
+from .benchmark_memory import (benchmark_optimizer, peak_training_memory,
+                               training_step)
 from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
                                model_names)
 from .benchmark_report import flop_proportional, layer_markdown, markdown_table
+from .flops import count_flops
 from .layer_benchmark import (add_modelled_ratios, benchmark_layers,
                               shape_efficiency)
 from .timing import DTYPES, autocast, interleaved_times
@@ -76,8 +72,6 @@ def layer_impls() -> list:
 #: ``allocator`` values; the first is the default.
 ALLOCATORS = ('cached', 'system')
 
-_MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
-
 
 def measure_flops(backbone: torch.nn.Module,
                   clip_shape: Sequence[int]) -> Dict[str, Optional[int]]:
@@ -92,160 +86,19 @@ def measure_flops(backbone: torch.nn.Module,
         ``cakes_flops`` (the CAKES layers, from :mod:`cakes_mmaction.cost`;
         None for a model without CAKES layers).
     """
-    from mmengine.analysis import FlopAnalyzer
-
-    # FlopAnalyzer traces, and traced CAKES layers record their reference
-    # forward whatever their impl: a plan's zero-padded taps never count.
-    was_training = backbone.training
-    backbone.eval()
-    param = next(backbone.parameters())
-    x = torch.zeros((1, ) + tuple(clip_shape), device=param.device)
-    try:
-        analyzer = FlopAnalyzer(backbone, (x, ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        flops = int(analyzer.total())
-        cakes_flops = None
-        if isinstance(backbone, ResNet3dCAKES) and all(
-                isinstance(m, CAKESConv3d)
-                for m in backbone.cakes_layers.values()):
-            geometries = capture_geometry(backbone, x.shape)
-            cakes_flops = cost_table(backbone.assignment,
-                                     geometries)[-1]['flops']
-    finally:
-        backbone.train(was_training)
+    x_shape = (1, ) + tuple(clip_shape)
+    flops = count_flops(backbone, x_shape).total
+    cakes_flops = None
+    if isinstance(backbone, ResNet3dCAKES) and all(
+            isinstance(m, CAKESConv3d)
+            for m in backbone.cakes_layers.values()):
+        geometries = trace_geometry(backbone, x_shape)
+        cakes_flops = cost_table(backbone.assignment,
+                                 geometries)[-1]['flops']
     return dict(
         params=sum(p.numel() for p in backbone.parameters()),
         flops=flops,
         cakes_flops=cakes_flops)
-
-
-def _train_step(backbone, optimizer, x, dtype='fp32'):
-    def step():
-        with autocast(x.device, dtype):
-            out = backbone(x)
-        out = out[0] if isinstance(out, tuple) else out
-        out.float().mean().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return step
-
-
-def _sgd(backbone):
-    return torch.optim.SGD(backbone.parameters(), lr=1e-4, momentum=0.9)
-
-
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-def _hwm_bytes() -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) * 1024
-    raise OSError('no VmHWM in /proc/self/status')
-
-
-def _memory_child(name, impl, shape, threads, queue, dtype='fp32'):
-    try:
-        base = _rss_bytes()  # the bare process: interpreter and imports
-        if threads:
-            torch.set_num_threads(threads)
-        torch.manual_seed(0)
-        backbone = build_backbone(name, impl)
-        backbone.train()
-        x = torch.randn(tuple(shape))
-        step = _train_step(backbone, _sgd(backbone), x, dtype)
-        for _ in range(2):  # optimizer state, allocator, auto's timing runs
-            step()
-        try:
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')  # resets VmHWM to the current RSS
-            step()
-            peak, method = _hwm_bytes() - base, 'VmHWM'
-        except OSError:
-            step()
-            maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            peak, method = maxrss * 1024 - base, 'ru_maxrss'
-        queue.put(dict(peak_bytes=peak, method=method))
-    except Exception as err:  # reported by the parent
-        queue.put(dict(error=f'{type(err).__name__}: {err}'))
-
-
-def peak_training_memory(name: str,
-                         impl: str,
-                         shape: Sequence[int],
-                         threads: Optional[int] = None,
-                         device: str = 'cpu',
-                         dtype: str = 'fp32',
-                         layout: torch.memory_format = torch.contiguous_format
-                         ) -> dict:
-    """Peak memory of a training step of a benchmark model.
-
-    Everything training holds at its peak counts: weights, gradients,
-    optimizer state, activations and the input.
-
-    Args:
-        name (str): Benchmark model name.
-        impl (str): ``impl`` of its CAKES layers.
-        shape (Sequence[int]): Input ``(N, C, T, H, W)``.
-        threads (int, optional): CPU threads of the child process.
-        device (str): ``'cpu'`` (fresh process) or ``'cuda'`` (in
-            process). Defaults to ``'cpu'``.
-        dtype (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (autocast).
-            Defaults to ``'fp32'``.
-        layout (torch.memory_format): Of the model and input (CUDA).
-            Defaults to ``torch.contiguous_format``.
-
-    Returns:
-        dict: ``peak_bytes`` and ``method``, or ``error``.
-    """
-    if torch.device(device).type == 'cuda':
-        backbone = build_backbone(name, impl).to(
-            device, memory_format=layout)
-        backbone.train()
-        x = torch.randn(tuple(shape), device=device).contiguous(
-            memory_format=layout)
-        step = _train_step(backbone, _sgd(backbone), x, dtype)
-        for _ in range(2):
-            step()
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        step()
-        torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device)
-        del backbone, x, step
-        torch.cuda.empty_cache()
-        return dict(peak_bytes=peak, method='max_memory_allocated')
-    ctx = multiprocessing.get_context('spawn')
-    queue = ctx.Queue()
-    proc = ctx.Process(
-        target=_memory_child,
-        args=(name, impl, list(shape), threads, queue, dtype))
-    # glibc returns blocks of 64 KiB and more to the system when freed, so
-    # the resident set follows what is in use rather than what malloc
-    # kept from earlier steps.
-    saved = os.environ.get(_MMAP_ENV)
-    os.environ[_MMAP_ENV] = str(64 * 1024)
-    try:
-        proc.start()
-    finally:
-        if saved is None:
-            del os.environ[_MMAP_ENV]
-        else:
-            os.environ[_MMAP_ENV] = saved
-    result = None
-    while result is None:
-        try:
-            result = queue.get(timeout=1.0)
-        except queue_module.Empty:
-            if not proc.is_alive():  # died before reporting (killed, OOM)
-                result = dict(error=f'memory process of {name!r} exited '
-                              f'with code {proc.exitcode}')
-    proc.join()
-    return result
 
 
 def _environment(device, threads, malloc) -> dict:
@@ -316,9 +169,9 @@ def _time_models(backbones, shape, device, warmup, repeats, layout,
             results[label][f'forward_b{size}_rounds_s'] = t
     for b in backbones.values():
         b.train()
-    optimizers = {k: _sgd(b) for k, b in backbones.items()}
+    optimizers = {k: benchmark_optimizer(b) for k, b in backbones.items()}
     times = interleaved_times(
-        {k: _train_step(b, optimizers[k], xn, dtype)
+        {k: training_step(b, optimizers[k], xn, dtype)
          for k, b in backbones.items()}, device, warmup, repeats)
     for label, t in times.items():
         results[label]['train_step_s'] = statistics.median(t)

@@ -8,21 +8,30 @@ counts exactly what mmengine counts for a convolution.
 
 The all-3x3x3 reference is the same skeleton with every CAKES layer dense
 ``k x k x k``. It is computed, not built: ``reference = total - CAKES
-layers + the CAKES layers at {'3x3x3': width}``.
+layers + the CAKES layers at {'3x3x3': width}``
+(:func:`~cakes_mmaction.cost.dense_network_cost`).
+
+This module is where whole models are costed: the model zoo
+(:mod:`cakes_mmaction.model_zoo`) and the presets' stored metadata
+(:mod:`.preset_meta`) read their figures from :func:`complexity_report`.
 """
 import copy
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
-from ..cost import capture_geometry, cost_table, layer_cost
+from ..cost import (BranchCost, LayerGeometry, cost_table, dense_network_cost,
+                    layer_cost)
+from ..layer_keys import BACKBONE_PREFIX, conv_module_name
+from ..layers.sites import trace_geometry
+from .flops import FlopCount, count_flops
 
 __all__ = [
     'ComplexityReport', 'complexity_report', 'config_complexity',
-    'format_report'
+    'cakes_geometry', 'format_report'
 ]
 
 
@@ -93,35 +102,71 @@ class _ClipForward(nn.Module):
         return self.model(clip.unsqueeze(1), mode='tensor', stage=stage)
 
 
-def _geometry(backbone: nn.Module, input_shape: Sequence[int]) -> dict:
-    """CAKES layer geometry, from a shape-only forward when possible."""
+def cakes_geometry(model: nn.Module, input_shape: Sequence[int]
+                   ) -> Dict[str, LayerGeometry]:
+    """Geometry of the CAKES layers of a model's backbone for an input.
+
+    Args:
+        model (nn.Module): A recognizer with a ``backbone`` or a bare
+            backbone.
+        input_shape (Sequence[int]): ``(N, C, T, H, W)``.
+
+    Returns:
+        dict[str, LayerGeometry]: By layer path, from a shape-only forward
+        on the ``meta`` device when every op has a meta kernel.
+    """
+    backbone = getattr(model, 'backbone', model)
     try:
         # The meta device computes output shapes without arithmetic, so
         # the geometry of a 224x224 clip costs no real forward.
-        return capture_geometry(
+        return trace_geometry(
             copy.deepcopy(backbone).to('meta'), input_shape)
     except Exception:  # an op without meta kernel: do the real forward
-        return capture_geometry(backbone, input_shape)
+        return trace_geometry(backbone, input_shape)
+
+
+def _check_layers(rows: List[dict], counted: FlopCount,
+                  params: Mapping[str, int], flops_prefix: str,
+                  params_prefix: str, batch: int) -> None:
+    """cost.py and mmengine must agree on every CAKES layer."""
+    for row in rows:
+        flops_key = conv_module_name(row['path'], flops_prefix)
+        params_key = conv_module_name(row['path'], params_prefix)
+        if flops_key not in counted.by_module or params_key not in params:
+            continue  # not a CAKES conv at its site: nothing to compare
+        found = (params[params_key], counted.by_module[flops_key])
+        if found != (row['params'], row['flops'] * batch):
+            raise RuntimeError(
+                f'layer {row["path"]!r}: cost.py gives {row["params"]} '
+                f'params / {row["flops"] * batch} FLOPs, mmengine '
+                f'{found[0]} / {found[1]}')
 
 
 def complexity_report(model: nn.Module,
-                      input_shape: Sequence[int]) -> ComplexityReport:
+                      input_shape: Sequence[int],
+                      geometries: Optional[Mapping[str, LayerGeometry]] = None
+                      ) -> ComplexityReport:
     """Count parameters and multiply-adds of a CAKES model.
 
     The model is counted in eval mode (inference: batch norms count as
     eval-mode mmengine counts them); its mode is restored afterwards.
+    mmengine's count of every CAKES layer is checked against
+    :mod:`cakes_mmaction.cost`.
 
     Args:
         model (nn.Module): A recognizer with a ``backbone`` (e.g. mmaction's
             ``Recognizer3D``) or a bare backbone such as
             :class:`~cakes_mmaction.models.ResNet3dCAKES`.
         input_shape (Sequence[int]): ``(N, C, T, H, W)`` of one clip batch.
+        geometries (Mapping[str, LayerGeometry], optional): The CAKES
+            layers' geometry for this input, when the caller has it.
+            Defaults to :func:`cakes_geometry`.
 
     Returns:
         ComplexityReport: Totals, CAKES rows by shape and the all-3x3x3
         reference.
     """
-    from mmengine.analysis import FlopAnalyzer, parameter_count
+    from mmengine.analysis import parameter_count
 
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 5:
@@ -129,28 +174,23 @@ def complexity_report(model: nn.Module,
             f'input_shape must be (N, C, T, H, W), got {tuple(input_shape)}')
     backbone = getattr(model, 'backbone', model)
     traced = _ClipForward(model) if backbone is not model else model
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device('cpu')
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            analyzer = FlopAnalyzer(traced,
-                                    (torch.zeros(shape, device=device), ))
-            analyzer.unsupported_ops_warnings(False)
-            analyzer.uncalled_modules_warnings(False)
-            flops = int(analyzer.total())
-            unsupported = dict(analyzer.unsupported_ops())
-    finally:
-        model.train(was_training)
-    params = int(parameter_count(model)[''])
+    counted = count_flops(traced, shape)
+    params_by_module = parameter_count(model)
+    params = int(params_by_module[''])
 
     assignment = backbone.assignment
-    geometries = _geometry(backbone, shape)
+    if geometries is None:
+        geometries = cakes_geometry(backbone, shape)
     batch = shape[0]
+    table = cost_table(assignment, geometries)[:-1]
+    # Module names: the backbone is ``model.backbone``, and the traced
+    # wrapper holds the recognizer as ``model``.
+    in_model = BACKBONE_PREFIX if backbone is not model else ''
+    _check_layers(table, counted, params_by_module,
+                  'model.' + in_model if traced is not model else '',
+                  in_model, batch)
     rows = []
-    for row in cost_table(assignment, geometries)[:-1]:
+    for row in table:
         costs = layer_cost(geometries[row['path']], row['counts'])
         rows.append(
             OrderedDict(
@@ -166,19 +206,22 @@ def complexity_report(model: nn.Module,
                 },
                 ref_params=row['ref_params'],
                 ref_flops=row['ref_flops'] * batch))
-    cakes_params = sum(r['params'] for r in rows)
-    cakes_flops = sum(r['flops'] for r in rows)
+    cakes = BranchCost(
+        params=sum(r['params'] for r in rows),
+        flops=sum(r['flops'] for r in rows))
+    reference = dense_network_cost(
+        BranchCost(params, counted.total), cakes,
+        [geometries[r['path']] for r in rows], batch=batch)
     return ComplexityReport(
         input_shape=shape,
         params=params,
-        flops=flops,
-        cakes_params=cakes_params,
-        cakes_flops=cakes_flops,
-        ref_params=params - cakes_params + sum(r['ref_params']
-                                               for r in rows),
-        ref_flops=flops - cakes_flops + sum(r['ref_flops'] for r in rows),
+        flops=counted.total,
+        cakes_params=cakes.params,
+        cakes_flops=cakes.flops,
+        ref_params=reference.params,
+        ref_flops=reference.flops,
         layers=rows,
-        unsupported_ops=unsupported)
+        unsupported_ops=counted.unsupported_ops)
 
 
 def config_complexity(config: Any,

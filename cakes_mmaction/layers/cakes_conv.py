@@ -33,7 +33,7 @@ from ..assignment import AssignmentError
 from ..cost import BranchCost, LayerGeometry, layer_cost
 from ..layer_keys import local_branch_shape, site_name
 from ..shapes import KernelShape, canonical_order, parse_shape
-from .cakes_conv_impl import check_impl, impl_forward
+from .impl_dispatch import check_impl, impl_forward
 
 __all__ = ['CAKESConv3d']
 
@@ -209,7 +209,7 @@ class CAKESConv3d(nn.Module):
         """Reference forward: every branch, then one concatenation.
 
         Other ``impl`` values dispatch to
-        :func:`~cakes_mmaction.layers.cakes_conv_impl.impl_forward`, except
+        :func:`~cakes_mmaction.layers.impl_dispatch.impl_forward`, except
         under ``torch.jit.trace``: FLOP counters (``mmengine.analysis``)
         and ONNX export record the reference computation, so they count
         the layer's true multiply-adds and see one conv per branch.

@@ -143,3 +143,19 @@ def test_format_report_units_follow_the_size():
     assert _unit([15, 0]) == (1, '')
     assert _exact(15_123_456, 1e6, 'M') == '15.123 M (15,123,456)'
     assert _exact(15, 1, '') == '15'
+
+
+def test_cost_rows_are_checked_against_mmengine_per_layer():
+    """Geometry captured for another input (here half the frames) makes
+    the cost.py rows disagree with what mmengine counts: an error naming
+    the layer, not a wrong report."""
+    from cakes_mmaction.analysis.complexity import cakes_geometry
+    model = _recognizer(dict(layers=_layers(2)))
+    shape = SHAPE[:2] + (SHAPE[2] * 2, ) + SHAPE[3:]
+    right = cakes_geometry(model, SHAPE)
+    assert complexity_report(model, SHAPE, right).flops == \
+        complexity_report(model, SHAPE).flops
+    wrong = cakes_geometry(model, shape)
+    with pytest.raises(RuntimeError, match=r"layer 'layer1\.0\.conv1': "
+                       r'cost.py gives \d+ params / \d+ FLOPs, mmengine'):
+        complexity_report(model, SHAPE, wrong)
