@@ -30,7 +30,7 @@ KNOWN_DEFERRED_CYCLES = {
     # ShapeCostTable.
     frozenset({'export', 'measured_cost', 'selection'}),
     # The generator renders the hard classes, which reuse its helpers.
-    frozenset({'synthetic', 'synthetic_hard'}),
+    frozenset({'generator', 'hard'}),
 }
 
 #: What ``cakes_mmaction.layers`` must not pull in: the training harness
