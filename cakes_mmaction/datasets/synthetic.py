@@ -28,7 +28,8 @@ import os
 import os.path as osp
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import (Callable, Dict, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import cv2
 import numpy as np
@@ -280,7 +281,8 @@ def generate_synthetic_dataset(
         fps: int = 8,
         progress: Optional[Callable[[str], None]] = None,
         benchmark: str = 'demo',
-        max_frames: Optional[int] = None) -> SyntheticDataset:
+        max_frames: Optional[int] = None,
+        difficulty: Union[str, Mapping, None] = None) -> SyntheticDataset:
     """Generate the dataset (deterministic for a given seed and sizes).
 
     Args:
@@ -310,6 +312,12 @@ def generate_synthetic_dataset(
         max_frames (int, optional): ``'hard'`` only: each clip has between
             ``num_frames`` and ``max_frames`` frames. Defaults to
             ``num_frames * 3 // 2``.
+        difficulty (str | Mapping, optional): ``'hard'`` only: the
+            clutter, a preset (``'easy'``, ``'medium'``, ``'hard'``), a
+            :class:`~cakes_mmaction.datasets.synthetic_hard.HardDifficulty`
+            or a mapping of its knobs over ``'hard'``. One seed renders the
+            same motions at every difficulty. Defaults to None
+            (``'hard'``, the benchmark's first release).
 
     Returns:
         SyntheticDataset: Where everything was written.
@@ -334,15 +342,18 @@ def generate_synthetic_dataset(
                          f'{benchmark!r}')
     hard = benchmark == 'hard'
     if hard:
-        from .synthetic_hard import HARD_CLASS_PAIRS, render_hard_clip
+        from .synthetic_hard import (HARD_CLASS_PAIRS, render_hard_clip,
+                                     resolve_difficulty)
+        difficulty = resolve_difficulty(difficulty)
         if max_frames is None:
             max_frames = num_frames * 3 // 2
         if max_frames < num_frames:
             raise ValueError(f'max_frames ({max_frames}) must be >= '
                              f'num_frames ({num_frames})')
-    elif max_frames is not None:
-        raise ValueError("max_frames (variable length) needs "
-                         "benchmark='hard'")
+    elif max_frames is not None or difficulty is not None:
+        what = ('max_frames (variable length)'
+                if max_frames is not None else 'difficulty')
+        raise ValueError(f"{what} needs benchmark='hard'")
     all_pairs = HARD_CLASS_PAIRS if hard else CLASS_PAIRS
     pairs = all_pairs[:num_pairs] if num_pairs else all_pairs
     os.makedirs(out_dir, exist_ok=True)
@@ -363,7 +374,7 @@ def generate_synthetic_dataset(
                          num_frames, max_frames, 1])
                     length = int(rng.integers(num_frames, max_frames + 1))
                     clip = render_hard_clip(rng, motion, length, height,
-                                            width)
+                                            width, difficulty)
                 else:
                     rng = np.random.default_rng(
                         [seed, _SPLIT_IDS[split], k, j, height, width,
