@@ -29,8 +29,6 @@ KNOWN_DEFERRED_CYCLES = {
     # searched_geometry; export and its budget rules (selection) read
     # ShapeCostTable.
     frozenset({'export', 'measured_cost', 'selection'}),
-    # The generator renders the hard classes, which reuse its helpers.
-    frozenset({'generator', 'hard'}),
 }
 
 #: What ``cakes_mmaction.layers`` must not pull in: the training harness

@@ -1,14 +1,20 @@
 """The hard synthetic benchmark, and the demo dataset left unchanged."""
 import hashlib
 import os
+import sys
 
 import numpy as np
 import pytest
 
 from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
-from cakes_mmaction.harness.synthetic.hard import (HARD_CLASS_PAIRS,
-                                                   HARD_KINDS,
-                                                   render_hard_clip)
+from cakes_mmaction.harness.synthetic.hard import (DIFFICULTIES,
+                                                   HARD_CLASS_PAIRS,
+                                                   HARD_KINDS, HardDifficulty,
+                                                   render_hard_clip,
+                                                   resolve_difficulty)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 
 def _digest(folder):
@@ -84,3 +90,117 @@ def test_hard_dataset_bad_arguments(tmp_path):
         generate_synthetic_dataset(str(tmp_path), max_frames=12)
     with pytest.raises(ValueError, match='unknown motion'):
         render_hard_clip(np.random.default_rng(0), 'jump', 4, 16, 16)
+
+
+# Digests of the benchmark's first release (the generator before the
+# difficulty settings, same arguments): 'hard' must stay byte for byte.
+HARD_DATASET_DIGEST = (
+    '97f7e942769318d2cb441f29a94b758dce5492427df114466dd4f288ceb81bd2')
+HARD_CLIPS_DIGEST = (
+    'c7efc85b40ee8606596d559c808b6b57c90ae05667ebfc78d9e09ce771c933c1')
+
+
+def _hard_clips_digest(**kwargs):
+    h = hashlib.sha256()
+    for motion in sorted(HARD_KINDS):
+        clip = render_hard_clip(np.random.default_rng(3), motion, 9, 32, 40,
+                                **kwargs)
+        h.update(clip.tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize('difficulty', [None, 'hard', {}, HardDifficulty()])
+def test_hard_difficulty_is_the_first_release(tmp_path, difficulty):
+    assert _hard_clips_digest(difficulty=difficulty) == HARD_CLIPS_DIGEST
+    generate_synthetic_dataset(
+        str(tmp_path), num_per_class=dict(train=1, test=1), size=16,
+        num_frames=6, max_frames=9, formats=('rawframes', ),
+        benchmark='hard', difficulty=difficulty)
+    assert _digest(str(tmp_path)) == HARD_DATASET_DIGEST
+
+
+def _still_background_change(clip):
+    """Mean absolute change between consecutive frames."""
+    return np.abs(np.diff(clip.astype(float), axis=0)).mean()
+
+
+def test_difficulties_order_the_clutter():
+    """One seed, one motion: easier settings change the scene less between
+    frames (less noise, camera and distractor motion), and 'easy' has no
+    camera motion, noise, blur or distractors at all."""
+    change = {}
+    for name in ('easy', 'medium', 'hard'):
+        change[name] = np.mean([
+            _still_background_change(
+                render_hard_clip(np.random.default_rng(s), 'brightness', 8,
+                                 32, 32, name)) for s in range(4)
+        ])
+    assert change['easy'] < change['medium'] < change['hard']
+    easy = DIFFICULTIES['easy']
+    assert easy.distractors == (0, 0) and easy.camera == 0 == easy.blur
+    # Without noise, camera motion and distractors the corners (far from
+    # the centred object) stay still while the object changes brightness.
+    clip = render_hard_clip(np.random.default_rng(0), 'brightness', 8, 32,
+                            32, easy._replace(noise=(0.0, 0.0)))
+    assert np.array_equal(clip[0, :3, :3], clip[-1, :3, :3])
+    assert not np.array_equal(clip[0], clip[-1])
+
+
+def test_difficulty_knobs_override_a_preset():
+    knobs = resolve_difficulty('easy', dict(noise=[1, 2], distractors=[2, 2]))
+    assert knobs == DIFFICULTIES['easy']._replace(noise=(1.0, 2.0),
+                                                  distractors=(2, 2))
+    assert resolve_difficulty(dict(camera=0.0)) == HardDifficulty(camera=0.0)
+    # Exactly two distractors: the clip differs from the preset's.
+    a = render_hard_clip(np.random.default_rng(0), 'scale', 6, 24, 24,
+                         'easy')
+    b = render_hard_clip(np.random.default_rng(0), 'scale', 6, 24, 24,
+                         dict(DIFFICULTIES['easy']._asdict(),
+                              distractors=(2, 2)))
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize('difficulty,match', [
+    ('trivial', 'unknown difficulty'),
+    (dict(clutter=1), 'unknown difficulty knobs'),
+    (dict(noise=(5, 1)), "'noise' must be a pair 0 <= low <= high"),
+    (dict(distractors=(0.5, 1)), "'distractors' must be whole"),
+    (dict(camera=1.5), r"'camera' must be in \[0, 1\]"),
+    (dict(coverage=0), r"'coverage' must be in \(0, 1\]"),
+    (dict(blur=-1), "'blur' must be >= 0"),
+])
+def test_bad_difficulty(tmp_path, difficulty, match):
+    with pytest.raises(ValueError, match=match):
+        render_hard_clip(np.random.default_rng(0), 'scale', 4, 16, 16,
+                         difficulty)
+    with pytest.raises(ValueError, match=match):
+        generate_synthetic_dataset(str(tmp_path), benchmark='hard',
+                                   difficulty=difficulty)
+    with pytest.raises(ValueError, match="difficulty needs "
+                       "benchmark='hard'"):
+        generate_synthetic_dataset(str(tmp_path), difficulty='easy')
+
+
+def test_generator_cli_difficulty(tmp_path):
+    """The CLI's preset and knobs give the library's dataset."""
+    sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
+    try:
+        import generate_synthetic
+    finally:
+        sys.path.pop(0)
+    common = ['--train-per-class', '1', '--val-per-class', '0', '--size',
+              '16', '--frames', '4', '--formats', 'rawframes',
+              '--benchmark', 'hard']
+    generate_synthetic.main([str(tmp_path / 'cli')] + common + [
+        '--difficulty', 'medium', '--noise', '0', '1', '--camera', '0'])
+    generate_synthetic_dataset(
+        str(tmp_path / 'api'), num_per_class=dict(train=1, val=0), size=16,
+        num_frames=4, formats=('rawframes', ), benchmark='hard',
+        difficulty=DIFFICULTIES['medium']._replace(noise=(0.0, 1.0),
+                                                   camera=0.0))
+    assert _digest(str(tmp_path / 'cli')) == _digest(str(tmp_path / 'api'))
+    generate_synthetic.main([str(tmp_path / 'default')] + common)
+    generate_synthetic.main([str(tmp_path / 'hard')] + common +
+                            ['--difficulty', 'hard'])
+    assert _digest(str(tmp_path / 'default')) == _digest(
+        str(tmp_path / 'hard')) != _digest(str(tmp_path / 'cli'))

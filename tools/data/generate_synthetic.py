@@ -3,7 +3,9 @@
     python tools/data/generate_synthetic.py data/synthetic \
         [--train-per-class 40] [--val-per-class 20] [--size 32] \
         [--frames 8] [--seed 0] [--formats rawframes videos] \
-        [--benchmark hard] [--max-frames 12]
+        [--benchmark hard] [--max-frames 12] \
+        [--difficulty easy|medium|hard] [--distractors 0 2] [--noise 2 6] \
+        [--camera 0.4] [--coverage 0.6] [--blur 0.6] [--texture 10 25]
 
 SthV1 rawframes layout + Kinetics-style mp4 list + classes.txt; see
 :func:`cakes_mmaction.harness.datasets.generate_synthetic_dataset`.
@@ -18,6 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
 from cakes_mmaction.harness.synthetic import \
     generate_synthetic_dataset  # noqa: E402
+from cakes_mmaction.harness.synthetic.hard import (  # noqa: E402
+    HardDifficulty, resolve_difficulty)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,6 +48,25 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--max-frames', type=int, default=None,
         help='hard only: clips have --frames to --max-frames frames '
         '(default: 1.5 x --frames)')
+    hard = parser.add_argument_group(
+        'hard benchmark clutter',
+        'a preset (hard: the first release) and knobs that override it; '
+        'see HardDifficulty in cakes_mmaction/harness/synthetic/hard.py')
+    hard.add_argument('--difficulty', choices=['easy', 'medium', 'hard'],
+                      default=None, help='preset (default: hard)')
+    hard.add_argument('--distractors', type=int, nargs=2,
+                      metavar=('MIN', 'MAX'), help='distractors per clip')
+    hard.add_argument('--noise', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                      help='pixel noise sigma range')
+    hard.add_argument('--camera', type=float,
+                      help='camera pan amplitude, fraction (0-1) of the '
+                      'margin')
+    hard.add_argument('--coverage', type=float,
+                      help='shortest action, fraction (0-1] of the clip')
+    hard.add_argument('--blur', type=float, help='largest blur sigma (px)')
+    hard.add_argument('--texture', type=float, nargs=2,
+                      metavar=('MIN', 'MAX'),
+                      help='background texture amplitude range')
     parser.add_argument('--formats', nargs='+',
                         default=['rawframes', 'videos'],
                         choices=['rawframes', 'videos'])
@@ -57,11 +80,19 @@ def main(argv=None) -> None:
     if args.test_per_class:
         counts['test'] = args.test_per_class
     size = args.size[0] if len(args.size) == 1 else tuple(args.size[:2])
+    knobs = {
+        name: getattr(args, name)
+        for name in HardDifficulty._fields
+        if getattr(args, name) is not None
+    }
+    difficulty = None
+    if args.difficulty is not None or knobs:
+        difficulty = resolve_difficulty(args.difficulty, knobs)
     generate_synthetic_dataset(
         args.out_dir, num_per_class=counts, num_frames=args.frames,
         size=size, seed=args.seed, formats=args.formats,
         num_pairs=args.pairs, progress=print, benchmark=args.benchmark,
-        max_frames=args.max_frames)
+        max_frames=args.max_frames, difficulty=difficulty)
 
 
 if __name__ == '__main__':

@@ -28,32 +28,19 @@ import os
 import os.path as osp
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import (Callable, Dict, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
 from ..media import write_frames, write_video
-from .render import render_clip
+from .hard import HARD_CLASS_PAIRS, render_hard_clip, resolve_difficulty
+from .render import CLASS_PAIRS, render_clip
 
 __all__ = [
     'CLASS_PAIRS', 'SyntheticDataset', 'generate_synthetic_dataset',
     'order_blind_ceiling', 'render_clip'
 ]
-
-#: (forward name, reversed name, motion, object) for each class pair; the
-#: class index of pair k is 2k forward and 2k + 1 reversed. The names use
-#: Something-Something wording, so the left/right flip map of
-#: :class:`~cakes_mmaction.harness.datasets.transforms.ClassNameFlip` applies.
-CLASS_PAIRS: Tuple[Tuple[str, str, str, str], ...] = (
-    ('moving something from left to right',
-     'moving something from right to left', 'translate_x', 'square'),
-    ('moving something up', 'moving something down', 'translate_y', 'disc'),
-    ('something growing', 'something shrinking', 'scale', 'ring'),
-    ('rotating something clockwise', 'rotating something anticlockwise',
-     'rotate', 'bar'),
-    ('something getting brighter', 'something getting darker', 'brightness',
-     'cross'),
-)
 
 _SPLIT_IDS = {'train': 0, 'val': 1, 'test': 2}
 
@@ -142,7 +129,8 @@ def generate_synthetic_dataset(
         fps: int = 8,
         progress: Optional[Callable[[str], None]] = None,
         benchmark: str = 'demo',
-        max_frames: Optional[int] = None) -> SyntheticDataset:
+        max_frames: Optional[int] = None,
+        difficulty: Union[str, Mapping, None] = None) -> SyntheticDataset:
     """Generate the dataset (deterministic for a given seed and sizes).
 
     Args:
@@ -172,6 +160,12 @@ def generate_synthetic_dataset(
         max_frames (int, optional): ``'hard'`` only: each clip has between
             ``num_frames`` and ``max_frames`` frames. Defaults to
             ``num_frames * 3 // 2``.
+        difficulty (str | Mapping, optional): ``'hard'`` only: the
+            clutter, a preset (``'easy'``, ``'medium'``, ``'hard'``), a
+            :class:`~cakes_mmaction.harness.synthetic.hard.HardDifficulty`
+            or a mapping of its knobs over ``'hard'``. One seed renders the
+            same motions at every difficulty. Defaults to None
+            (``'hard'``, the benchmark's first release).
 
     Returns:
         SyntheticDataset: Where everything was written.
@@ -196,15 +190,16 @@ def generate_synthetic_dataset(
                          f'{benchmark!r}')
     hard = benchmark == 'hard'
     if hard:
-        from .hard import HARD_CLASS_PAIRS, render_hard_clip
+        difficulty = resolve_difficulty(difficulty)
         if max_frames is None:
             max_frames = num_frames * 3 // 2
         if max_frames < num_frames:
             raise ValueError(f'max_frames ({max_frames}) must be >= '
                              f'num_frames ({num_frames})')
-    elif max_frames is not None:
-        raise ValueError("max_frames (variable length) needs "
-                         "benchmark='hard'")
+    elif max_frames is not None or difficulty is not None:
+        what = ('max_frames (variable length)'
+                if max_frames is not None else 'difficulty')
+        raise ValueError(f"{what} needs benchmark='hard'")
     all_pairs = HARD_CLASS_PAIRS if hard else CLASS_PAIRS
     pairs = all_pairs[:num_pairs] if num_pairs else all_pairs
     os.makedirs(out_dir, exist_ok=True)
@@ -225,7 +220,7 @@ def generate_synthetic_dataset(
                          num_frames, max_frames, 1])
                     length = int(rng.integers(num_frames, max_frames + 1))
                     clip = render_hard_clip(rng, motion, length, height,
-                                            width)
+                                            width, difficulty)
                 else:
                     rng = np.random.default_rng(
                         [seed, _SPLIT_IDS[split], k, j, height, width,

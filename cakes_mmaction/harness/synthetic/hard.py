@@ -20,19 +20,28 @@ reversed, Something-Something wording) and takes those crutches away:
 - **blur and noise**: a random Gaussian blur per clip and pixel noise;
 - **variable length**: each clip has its own number of frames.
 
+How much clutter there is, is a :class:`HardDifficulty` (distractor count,
+noise, camera motion, action coverage, blur, background texture);
+:data:`DIFFICULTIES` names three presets. ``'hard'`` is the default and
+renders exactly the clips of the benchmark's first release; ``'medium'``
+and ``'easy'`` turn the knobs down but keep the per-clip object kind, the
+orbit pair, the random timing and the variable length.
+
 :func:`render_hard_clip` draws one clip; ``generate_synthetic_dataset(...,
-benchmark='hard')`` writes a dataset of them (``tools/data/
-generate_synthetic.py --benchmark hard``).
+benchmark='hard', difficulty=...)`` writes a dataset of them
+(``tools/data/generate_synthetic.py --benchmark hard --difficulty ...``).
 """
-from typing import Dict, Tuple
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple, Union
 
 import cv2
 import numpy as np
 
-from .generator import CLASS_PAIRS
-from .render import _contrasting_colour, _lerp, _sdf
+from .render import CLASS_PAIRS, _contrasting_colour, _lerp, _sdf
 
-__all__ = ['HARD_CLASS_PAIRS', 'render_hard_clip', 'HARD_KINDS']
+__all__ = [
+    'HARD_CLASS_PAIRS', 'render_hard_clip', 'HARD_KINDS', 'HardDifficulty',
+    'DIFFICULTIES', 'resolve_difficulty'
+]
 
 #: The demo's five pairs plus an orbit pair, as (forward name, reversed
 #: name, motion, object); the object is only a default, since the hard
@@ -52,6 +61,105 @@ HARD_KINDS: Dict[str, Tuple[str, ...]] = {
 }
 
 
+class HardDifficulty(NamedTuple):
+    """How cluttered the clips of the hard benchmark are.
+
+    Every range is drawn uniformly per clip; a knob set to zero still
+    consumes its random draws, so two difficulties with one seed render
+    the same motions, objects and timing.
+
+    Args:
+        distractors (tuple[int, int]): Fewest and most distractors.
+        noise (tuple[float, float]): Range of the pixel noise sigma.
+        camera (float): Camera pan amplitude, a fraction (0-1) of the
+            background margin (an eighth of the frame side).
+        coverage (float): Shortest action, a fraction (0-1] of the clip.
+        blur (float): Largest Gaussian blur sigma in pixels.
+        texture (tuple[float, float]): Range of the background texture's
+            amplitude in grey levels.
+    """
+    distractors: Tuple[int, int] = (1, 3)
+    noise: Tuple[float, float] = (4.0, 12.0)
+    camera: float = 0.8
+    coverage: float = 0.4
+    blur: float = 1.0
+    texture: Tuple[float, float] = (15.0, 35.0)
+
+
+#: Named difficulties; ``'hard'`` is the benchmark's first release.
+DIFFICULTIES: Dict[str, HardDifficulty] = {
+    'hard': HardDifficulty(),
+    'medium': HardDifficulty(distractors=(0, 2), noise=(2.0, 6.0),
+                             camera=0.4, coverage=0.6, blur=0.6,
+                             texture=(10.0, 25.0)),
+    'easy': HardDifficulty(distractors=(0, 0), noise=(0.0, 3.0),
+                           camera=0.0, coverage=0.8, blur=0.0,
+                           texture=(5.0, 15.0)),
+}
+
+_PAIR_KNOBS = ('distractors', 'noise', 'texture')
+
+
+def resolve_difficulty(
+        difficulty: Union[str, HardDifficulty, Mapping, None] = None,
+        overrides: Optional[Mapping] = None) -> HardDifficulty:
+    """A checked :class:`HardDifficulty` from a preset name and overrides.
+
+    Args:
+        difficulty (str | HardDifficulty | Mapping, optional): A name of
+            :data:`DIFFICULTIES`, a difficulty, or a mapping of knobs over
+            ``'hard'``. Defaults to None (``'hard'``).
+        overrides (Mapping, optional): Knobs replacing those of
+            ``difficulty``. Defaults to None.
+
+    Returns:
+        HardDifficulty: The knobs, ranges as ``(low, high)`` tuples.
+
+    Raises:
+        ValueError: An unknown preset or knob, or a value out of range.
+    """
+    if difficulty is None:
+        difficulty = 'hard'
+    if isinstance(difficulty, str):
+        if difficulty not in DIFFICULTIES:
+            raise ValueError(f'unknown difficulty {difficulty!r}; expected '
+                             f'one of {sorted(DIFFICULTIES)}')
+        base = DIFFICULTIES[difficulty]
+    elif isinstance(difficulty, HardDifficulty):
+        base = difficulty
+    else:
+        base, overrides = HardDifficulty(), {**difficulty,
+                                             **(overrides or {})}
+    knobs = dict(overrides or {})
+    unknown = set(knobs) - set(HardDifficulty._fields)
+    if unknown:
+        raise ValueError(f'unknown difficulty knobs {sorted(unknown)}; '
+                         f'expected some of {list(HardDifficulty._fields)}')
+    out = base._replace(**knobs)
+    for name in _PAIR_KNOBS:
+        value = getattr(out, name)
+        if (not isinstance(value, (tuple, list)) or len(value) != 2
+                or not 0 <= value[0] <= value[1]):
+            raise ValueError(f'difficulty knob {name!r} must be a pair '
+                             f'0 <= low <= high, got {value!r}')
+    if any(int(v) != v for v in out.distractors):
+        raise ValueError(f"difficulty knob 'distractors' must be whole "
+                         f'numbers, got {out.distractors!r}')
+    if not 0 <= out.camera <= 1:
+        raise ValueError(f"difficulty knob 'camera' must be in [0, 1] (a "
+                         f'fraction of the margin), got {out.camera!r}')
+    if not 0 < out.coverage <= 1:
+        raise ValueError(f"difficulty knob 'coverage' must be in (0, 1], "
+                         f'got {out.coverage!r}')
+    if out.blur < 0:
+        raise ValueError(f"difficulty knob 'blur' must be >= 0, got "
+                         f'{out.blur!r}')
+    return out._replace(
+        distractors=tuple(int(v) for v in out.distractors),
+        noise=tuple(float(v) for v in out.noise),
+        texture=tuple(float(v) for v in out.texture))
+
+
 def _texture(rng: np.random.Generator, height: int, width: int,
              margin: int) -> np.ndarray:
     """A smooth random texture larger than the frame by ``margin``."""
@@ -61,9 +169,10 @@ def _texture(rng: np.random.Generator, height: int, width: int,
     return tex / (np.abs(tex).max() + 1e-6)
 
 
-def _action_time(rng: np.random.Generator):
-    """A random window of the clip in which the action happens."""
-    span = rng.uniform(0.4, 1.0)
+def _action_time(rng: np.random.Generator, coverage: float):
+    """A random window of the clip, at least ``coverage`` of it, in which
+    the action happens."""
+    span = rng.uniform(coverage, 1.0)
     start = rng.uniform(0.0, 1.0 - span)
     # An exponent != 1 speeds the action up or slows it down over time.
     power = np.exp(rng.uniform(-0.5, 0.5))
@@ -76,7 +185,9 @@ def _action_time(rng: np.random.Generator):
 
 def render_hard_clip(rng: np.random.Generator, motion: str,
                      num_frames: int, height: int,
-                     width: int) -> np.ndarray:
+                     width: int,
+                     difficulty: Union[str, HardDifficulty, Mapping,
+                                       None] = None) -> np.ndarray:
     """Render one clip of the hard benchmark in its forward direction.
 
     Args:
@@ -85,6 +196,9 @@ def render_hard_clip(rng: np.random.Generator, motion: str,
         num_frames (int): Frames in the clip.
         height (int): Frame height.
         width (int): Frame width.
+        difficulty (str | HardDifficulty | Mapping, optional): The
+            clutter (see :func:`resolve_difficulty`). Defaults to None
+            (``'hard'``).
 
     Returns:
         np.ndarray: ``num_frames x height x width x 3`` uint8, RGB.
@@ -92,18 +206,20 @@ def render_hard_clip(rng: np.random.Generator, motion: str,
     if motion not in HARD_KINDS:
         raise ValueError(f'unknown motion {motion!r}; expected one of '
                          f'{sorted(HARD_KINDS)}')
+    knobs = resolve_difficulty(difficulty)
     side = min(height, width)
     kind = HARD_KINDS[motion][rng.integers(len(HARD_KINDS[motion]))]
     margin = max(2, side // 8)
     background = rng.uniform(50, 205, 3)
     texture = background + _texture(rng, height, width, margin) * \
-        rng.uniform(15, 35)
+        rng.uniform(*knobs.texture)
     colour = _contrasting_colour(rng, background)
-    noise = rng.uniform(4, 12)
-    blur = rng.uniform(0.0, 1.0)
-    progress = _action_time(rng)
-    # Camera: a smooth pan of up to `margin` pixels each way.
-    pan0, pan1 = rng.uniform(-margin, margin, (2, 2)) * 0.8
+    noise = rng.uniform(*knobs.noise)
+    blur = rng.uniform(0.0, knobs.blur)
+    progress = _action_time(rng, knobs.coverage)
+    # Camera: a smooth pan of up to `knobs.camera * margin` pixels each
+    # way (at most the margin, so the view stays inside the texture).
+    pan0, pan1 = rng.uniform(-margin, margin, (2, 2)) * knobs.camera
 
     r = rng.uniform(0.10, 0.15) * side
     cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
@@ -140,7 +256,8 @@ def render_hard_clip(rng: np.random.Generator, motion: str,
         state['r'] = (0.8 * r, 0.8 * r)
 
     distractors = []
-    for _ in range(rng.integers(1, 4)):
+    low, high = knobs.distractors
+    for _ in range(rng.integers(low, high + 1)):
         d_bg = texture[margin + height // 2, margin + width // 2]
         d_col = d_bg + (colour - d_bg) * rng.uniform(0.3, 0.6)
         p0 = rng.uniform(0.1, 0.9, 2) * (width, height)

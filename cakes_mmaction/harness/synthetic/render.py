@@ -5,7 +5,22 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-__all__ = ['render_clip']
+__all__ = ['CLASS_PAIRS', 'render_clip']
+
+#: (forward name, reversed name, motion, object) for each class pair; the
+#: class index of pair k is 2k forward and 2k + 1 reversed. The names use
+#: Something-Something wording, so the left/right flip map of
+#: :class:`~cakes_mmaction.harness.datasets.transforms.ClassNameFlip` applies.
+CLASS_PAIRS: Tuple[Tuple[str, str, str, str], ...] = (
+    ('moving something from left to right',
+     'moving something from right to left', 'translate_x', 'square'),
+    ('moving something up', 'moving something down', 'translate_y', 'disc'),
+    ('something growing', 'something shrinking', 'scale', 'ring'),
+    ('rotating something clockwise', 'rotating something anticlockwise',
+     'rotate', 'bar'),
+    ('something getting brighter', 'something getting darker', 'brightness',
+     'cross'),
+)
 
 
 def _sdf(kind: str, x: np.ndarray, y: np.ndarray, cx: float, cy: float,
