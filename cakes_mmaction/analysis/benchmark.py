@@ -39,8 +39,8 @@ from ..layers.sites import trace_geometry
 from ..models import ResNet3dCAKES
 from .benchmark_memory import (benchmark_optimizer, peak_training_memory,
                                training_step)
-from .benchmark_models import (REFERENCE_MODEL, build_backbone, is_cakes_model,
-                               model_names)
+from .benchmark_models import (REFERENCE_MODEL, build_backbone,
+                               check_width_scale, is_cakes_model, model_names)
 from .benchmark_report import flop_proportional, layer_markdown, markdown_table
 from .flops import count_flops
 from .layer_benchmark import (add_modelled_ratios, benchmark_layers,
@@ -180,10 +180,10 @@ def _time_models(backbones, shape, device, warmup, repeats, layout,
 
 
 def _layers(result, models, shape, impls, warmup, repeats, layout, dtype,
-            device):
+            device, width_scale):
     layers, efficiency = OrderedDict(), OrderedDict()
     for name in models:
-        backbone = build_backbone(name).to(device)
+        backbone = build_backbone(name, width_scale=width_scale).to(device)
         layers[name] = benchmark_layers(
             backbone, shape, impls, warmup, repeats, layout=layout,
             dtype=dtype)
@@ -195,7 +195,7 @@ def _layers(result, models, shape, impls, warmup, repeats, layout, dtype,
 
 
 def _models(result, models, shape, impls, warmup, repeats, layout, dtype,
-            device, memory, threads):
+            device, memory, threads, width_scale):
     # The reference of every ratio comes first.
     models = [REFERENCE_MODEL] + [m for m in models if m != REFERENCE_MODEL]
     entries = _entries(models, impls)
@@ -203,7 +203,7 @@ def _models(result, models, shape, impls, warmup, repeats, layout, dtype,
     rows = OrderedDict()
     for label, name, impl in entries:
         torch.manual_seed(0)
-        backbones[label] = build_backbone(name, impl).to(
+        backbones[label] = build_backbone(name, impl, width_scale).to(
             device, memory_format=layout)
         row = OrderedDict(model=name, impl=impl if is_cakes_model(
             name) else None)
@@ -217,7 +217,8 @@ def _models(result, models, shape, impls, warmup, repeats, layout, dtype,
     for label, name, impl in entries:
         if memory:
             mem = peak_training_memory(name, impl, shape, threads,
-                                       str(device), dtype, layout)
+                                       str(device), dtype, layout,
+                                       width_scale)
             rows[label]['peak_train_mem_bytes'] = mem.get('peak_bytes')
             rows[label]['peak_train_mem_method'] = mem.get(
                 'method', mem.get('error'))
@@ -243,7 +244,8 @@ def run_benchmark(shape: Optional[Sequence[int]] = None,
                   out_md: Optional[str] = None,
                   dtype: str = 'fp32',
                   quick: bool = False,
-                  layer_batch: Optional[int] = None) -> dict:
+                  layer_batch: Optional[int] = None,
+                  width_scale: float = 1.0) -> dict:
     """Run the benchmark (or its per-layer mode) and write the reports.
 
     Args:
@@ -287,6 +289,11 @@ def run_benchmark(shape: Optional[Sequence[int]] = None,
             of its models, in one run. Defaults to False.
         layer_batch (int, optional): Batch of the per-layer mode. Defaults
             to 1 (``quick``: ``N``).
+        width_scale (float): Factor on every width of every model (stem
+            ``64 x width_scale``, same depth and strides; presets scaled
+            layer by layer): a cheap run of the same comparison, for tests
+            and plumbing checks. Recorded in ``options`` and the report
+            headers. Defaults to 1, the real networks.
 
     Returns:
         dict: ``environment``, ``options``, ``duration_s``, ``markdown``
@@ -311,6 +318,7 @@ def run_benchmark(shape: Optional[Sequence[int]] = None,
     if allocator not in ALLOCATORS:
         raise ValueError(f'allocator must be one of {ALLOCATORS}, got '
                          f'{allocator!r}')
+    check_width_scale(width_scale)
     if dtype not in DTYPES:
         raise ValueError(f'dtype must be one of {list(DTYPES)}, got '
                          f'{dtype!r}')
@@ -352,7 +360,8 @@ def run_benchmark(shape: Optional[Sequence[int]] = None,
             impls=per_layer_impls if per_layer else e2e_impls,
             memory=memory, channels_last=channels_last,
             per_layer=per_layer, allocator=allocator, dtype=dtype,
-            quick=quick, layer_batch=layer_batch))
+            quick=quick, layer_batch=layer_batch,
+            width_scale=width_scale))
     if quick:
         result['options']['layer_impls'] = per_layer_impls
         result['options']['layer_models'] = layer_models
@@ -361,10 +370,10 @@ def run_benchmark(shape: Optional[Sequence[int]] = None,
     layer_shape = (layer_batch, ) + tuple(shape[1:])
     if per_layer or quick:
         _layers(result, layer_models, layer_shape, per_layer_impls, warmup,
-                repeats, layout, dtype, device)
+                repeats, layout, dtype, device, width_scale)
     if not per_layer:
         _models(result, models, shape, e2e_impls, warmup, repeats, layout,
-                dtype, device, memory, threads)
+                dtype, device, memory, threads, width_scale)
     result['duration_s'] = time.perf_counter() - begin
     parts = []
     if 'layers' in result:

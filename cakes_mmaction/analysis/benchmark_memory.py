@@ -72,13 +72,14 @@ def _hwm_bytes() -> int:
     raise OSError('no VmHWM in /proc/self/status')
 
 
-def _memory_child(name, impl, shape, threads, queue, dtype='fp32'):
+def _memory_child(name, impl, shape, threads, queue, dtype='fp32',
+                  width_scale=1.0):
     try:
         base = _rss_bytes()  # the bare process: interpreter and imports
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(0)
-        backbone = build_backbone(name, impl)
+        backbone = build_backbone(name, impl, width_scale)
         backbone.train()
         x = torch.randn(tuple(shape))
         step = training_step(backbone, benchmark_optimizer(backbone), x, dtype)
@@ -104,8 +105,8 @@ def peak_training_memory(name: str,
                          threads: Optional[int] = None,
                          device: str = 'cpu',
                          dtype: str = 'fp32',
-                         layout: torch.memory_format = torch.contiguous_format
-                         ) -> dict:
+                         layout: torch.memory_format = torch.contiguous_format,
+                         width_scale: float = 1.0) -> dict:
     """Peak memory of a training step of a benchmark model.
 
     Everything training holds at its peak counts: weights, gradients,
@@ -122,12 +123,14 @@ def peak_training_memory(name: str,
             Defaults to ``'fp32'``.
         layout (torch.memory_format): Of the model and input (CUDA).
             Defaults to ``torch.contiguous_format``.
+        width_scale (float): Factor on the model's widths (see
+            :mod:`.benchmark_models`). Defaults to 1.
 
     Returns:
         dict: ``peak_bytes`` and ``method``, or ``error``.
     """
     if torch.device(device).type == 'cuda':
-        backbone = build_backbone(name, impl).to(
+        backbone = build_backbone(name, impl, width_scale).to(
             device, memory_format=layout)
         backbone.train()
         x = torch.randn(tuple(shape), device=device).contiguous(
@@ -147,7 +150,7 @@ def peak_training_memory(name: str,
     queue = ctx.Queue()
     proc = ctx.Process(
         target=_memory_child,
-        args=(name, impl, list(shape), threads, queue, dtype))
+        args=(name, impl, list(shape), threads, queue, dtype, width_scale))
     # glibc returns blocks of 64 KiB and more to the system when freed, so
     # the resident set follows what is in use rather than what malloc
     # kept from earlier steps.

@@ -105,6 +105,15 @@ def _where(env: dict) -> str:
     return f"{env['device']} ({env['cpu']}, {env['threads']} threads)"
 
 
+def _widths(options: dict) -> str:
+    # A narrow run must never pass for the real networks.
+    scale = options.get('width_scale', 1)
+    if scale == 1:
+        return ''
+    return (f'NARROW networks (every width x {scale:g}, not the real '
+            f'ones), ')
+
+
 def markdown_table(result: dict) -> str:
     """The end-to-end report: one row per model, then the targets.
 
@@ -120,7 +129,7 @@ def markdown_table(result: dict) -> str:
     sizes = ['1'] + ([str(batch)] if batch != 1 else [])
     lines = [
         f"Input {'x'.join(map(str, options['shape']))} (N C T H W), "
-        f"{_where(env)}, torch "
+        f"{_widths(options)}{_where(env)}, torch "
         f"{env['torch']}, {_malloc(env)}, {_layout(options)}, medians of "
         f"{options['repeats']} rounds after {options['warmup']} warm-up, "
         f"{result['duration_s']:.0f} s.", ''
@@ -194,7 +203,7 @@ def layer_markdown(result: dict) -> str:
     impls = options.get('layer_impls', options['impls'])
     lines: List[str] = [
         f"Clip {'x'.join(map(str, options['shape'][1:]))} (C T H W), batch "
-        f"{options.get('layer_batch', 1)}, {_where(env)}, "
+        f"{options.get('layer_batch', 1)}, {_widths(options)}{_where(env)}, "
         f"torch {env['torch']}, {_malloc(env)}, {_layout(options)}, "
         f"medians of {options['repeats']} rounds after {options['warmup']} "
         f"warm-up, {result['duration_s']:.0f} s. "

@@ -10,12 +10,14 @@ in ``OUT/logs/STEP.log``:
    generated data in the SthV1 rawframe layout (tiny), step time measured;
 3. ``test``: ``tools/test.py`` on its last checkpoint;
 4. ``torchrun``: ``tools/dist_train.sh CONFIG 1`` (torchrun, nccl);
-5. ``benchmark``: ``benchmark.py --quick`` where the benchmark offers it.
+5. ``benchmark``: ``benchmark.py --quick`` (on CPU: tiny and narrow).
 
 ``device='cpu'`` runs the same commands without CUDA (no ``--amp``, gloo)
 to check the plumbing. Steps share one time budget; a step that would start
 past it is reported as not run.
 """
+import contextlib
+import io
 import json
 import os
 import os.path as osp
@@ -29,8 +31,9 @@ from typing import Dict, List, Optional
 
 from .child_env import child_env
 
-__all__ = ['ROOT', 'PAPER_CONFIG', 'machine_info', 'tiny_data_options',
-           'plan', 'run_checks', 'summary_table']
+__all__ = ['ROOT', 'PAPER_CONFIG', 'CPU_BENCHMARK_ARGS', 'machine_info',
+           'tiny_data_options', 'plan', 'benchmark_step', 'run_checks',
+           'summary_table']
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER_CONFIG = 'configs/cakes_r50_sthv1.py'
@@ -167,33 +170,57 @@ def plan(out_dir: str, device: str, config: str = PAPER_CONFIG,
              env=dict(PYTHON=py, PORT=str(_free_port())),
              work_dir=dist_dir),
     ]
-    quick = _benchmark_quick(device, out_dir)
-    steps.append(dict(name='benchmark', cmd=quick) if quick else dict(
-        name='benchmark', cmd=None,
-        skip=f'{BENCHMARK} --help offers no --quick'))
+    steps.append(benchmark_step(device, out_dir))
     factor = 1 if cuda else CPU_TIMEOUT_FACTOR
     for step in steps:
         step['timeout'] = STEP_TIMEOUTS[step['name']] * factor
     return steps
 
 
-def _benchmark_quick(device: str, out_dir: str) -> Optional[List[str]]:
-    proc = subprocess.run([sys.executable, BENCHMARK, '--help'], cwd=ROOT,
-                          env=child_env(ROOT), capture_output=True,
-                          text=True, timeout=120)
-    if proc.returncode != 0 or '--quick' not in proc.stdout:
-        return None
-    cmd = [sys.executable, BENCHMARK, '--quick', '--device', device,
-           '--out-json', osp.join(out_dir, 'benchmark.json'),
-           '--out-md', osp.join(out_dir, 'benchmark.md')]
-    if device == 'cpu':
-        # The plumbing check: the preset's code path at a tiny shape (the
-        # real one, batch 8 at 8x224x224, is hours of CPU time).
-        return cmd + ['--shape', '2', '3', '2', '8', '8', '--models',
+#: The CPU plumbing check's benchmark: the ``--quick`` code path (per-layer
+#: table, then the networks) at a tiny shape, one impl, one network, every
+#: network at 1/8 of its widths (the real run, batch 8 at 8x224x224 and
+#: full widths, is hours of CPU time). The report says NARROW.
+CPU_BENCHMARK_ARGS = ('--shape', '2', '3', '2', '8', '8', '--models',
                       'cakes12d_p', '--impl', 'dense', '--repeats', '1',
-                      '--warmup', '1', '--no-memory']
-    # What the GPU targets are stated for: bf16, channels-last.
-    return cmd + ['--dtype', 'bf16', '--channels-last']
+                      '--warmup', '1', '--no-memory', '--width-scale',
+                      '0.125')
+
+
+def benchmark_step(device: str, out_dir: str) -> dict:
+    """The ``benchmark`` step: ``benchmark.py --quick``, checked.
+
+    The command's arguments are parsed by the benchmark's own parser
+    (:func:`~cakes_mmaction.analysis.benchmark_cli.parse_args`, in this
+    process) before anything runs, so a plan the tool would reject is
+    reported at once instead of minutes into the run.
+
+    Args:
+        device (str): ``'cuda'`` (bf16, channels-last, the real widths) or
+            ``'cpu'`` (:data:`CPU_BENCHMARK_ARGS`).
+        out_dir (str): Where ``benchmark.json`` and ``benchmark.md`` go.
+
+    Returns:
+        dict: ``name`` and ``cmd``, or ``cmd=None`` and ``skip`` (why).
+    """
+    from .benchmark_cli import build_parser
+    args = ['--quick', '--device', device,
+            '--out-json', osp.join(out_dir, 'benchmark.json'),
+            '--out-md', osp.join(out_dir, 'benchmark.md')]
+    if device == 'cpu':
+        args += list(CPU_BENCHMARK_ARGS)
+    else:
+        # What the GPU targets are stated for: bf16, channels-last.
+        args += ['--dtype', 'bf16', '--channels-last']
+    with contextlib.redirect_stderr(io.StringIO()) as said:
+        try:
+            build_parser().parse_args(args)
+        except SystemExit:  # argparse's way of rejecting arguments
+            reason = said.getvalue().strip().splitlines()[-1:]
+            return dict(name='benchmark', cmd=None,
+                        skip=f'{BENCHMARK} rejects {" ".join(args)}: '
+                        f'{" ".join(reason)}')
+    return dict(name='benchmark', cmd=[sys.executable, BENCHMARK] + args)
 
 
 # -- what each step's output says -------------------------------------------

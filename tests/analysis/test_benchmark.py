@@ -10,8 +10,11 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 
 from cakes_mmaction.analysis.benchmark import measure_flops, run_benchmark
+from cakes_mmaction.analysis.benchmark_cli import parse_args
 from cakes_mmaction.analysis.benchmark_models import (build_backbone,
-                                                      model_names)
+                                                      model_names,
+                                                      scaled_assignment)
+from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.analysis.benchmark_report import flop_proportional
 from cakes_mmaction.layers import CAKESConv3d
 from cakes_mmaction.layers.cakes_plan import candidate_plans, default_block
@@ -38,6 +41,7 @@ def one_thread():
 
 def test_tiny_run_writes_json_and_markdown(tmp_path):
     out_json, out_md = tmp_path / 'b.json', tmp_path / 'b.md'
+    # Narrow networks: the same code path and ratios, far fewer FLOPs.
     result = run_benchmark(
         shape=(2, 3, 4, 32, 32),
         models=['all_1x3x3'],
@@ -47,7 +51,8 @@ def test_tiny_run_writes_json_and_markdown(tmp_path):
         threads=1,
         allocator='system',  # keep_freed_memory is for a whole process
         out_json=str(out_json),
-        out_md=str(out_md))
+        out_md=str(out_md),
+        width_scale=0.125)
     saved = json.loads(out_json.read_text())
     assert list(saved['models']) == ['all_3x3x3', 'all_1x3x3']
     for label, row in saved['models'].items():
@@ -63,8 +68,12 @@ def test_tiny_run_writes_json_and_markdown(tmp_path):
     assert saved['environment']['threads'] == 1
     assert saved['environment']['malloc'] == 'system'
     assert saved['options']['allocator'] == 'system'
+    assert saved['options']['width_scale'] == 0.125
     markdown = out_md.read_text()
     assert markdown == result['markdown']
+    # A narrow run never passes for the real networks.
+    assert markdown.startswith('Input 2x3x4x32x32 (N C T H W), NARROW '
+                               'networks (every width x 0.125')
     table = [line for line in markdown.splitlines() if line.startswith('|')]
     assert table[0].startswith('| model | params (M) | GFLOPs')
     assert any(line.startswith('| all_1x3x3 |') for line in table)
@@ -236,13 +245,17 @@ def test_quick_preset_code_path_on_tiny_shapes(tmp_path):
         channels_last=True,
         memory=False,
         allocator='system',
-        out_json=str(out_json))
+        out_json=str(out_json),
+        width_scale=0.125)
     saved = json.loads(out_json.read_text())
     assert saved['options']['quick'] is True
+    assert saved['options']['width_scale'] == 0.125
     assert saved['options']['layer_impls'] == ['dense']
     assert saved['options']['layer_batch'] == 2
     rows = result['layers']['cakes123d_p']
     assert len(rows) == 16 and rows[0]['input_shape'][0] == 2
+    # layer1's convs take 64 x 0.125 channels.
+    assert rows[0]['input_shape'][1] == 8
     for row in rows:
         # The baseline nn.Conv3d and the masked-dense impl are both timed.
         assert set(row['train']) == {'dense_conv3d', 'dense'}
@@ -254,6 +267,8 @@ def test_quick_preset_code_path_on_tiny_shapes(tmp_path):
     assert result['models']['cakes12d_p']['impl'] == 'dense'
     markdown = result['markdown']
     assert 'bf16 autocast' in markdown and 'channels_last_3d' in markdown
+    # Both headers (per-layer, then networks) say the run is narrow.
+    assert markdown.count('NARROW networks (every width x 0.125') == 2
     assert 'Forward + backward <= 1.0 x dense' in markdown
     assert '| cakes12d_p |' in markdown and '| layer4.2.conv2 |' in markdown
     from cakes_mmaction.analysis.benchmark import layer_impls
@@ -261,3 +276,39 @@ def test_quick_preset_code_path_on_tiny_shapes(tmp_path):
     assert layer_impls() == list(impl_names()) + ['auto']  # the default
     with pytest.raises(ValueError, match='dtype must be one of'):
         run_benchmark(dtype='fp8', shape=(1, 3, 2, 16, 16))
+
+
+def test_scaled_assignment_keeps_every_layer_split():
+    preset = Assignment.preset('cakes123d_p')
+    widths = {path: preset.width(path) // 8 for path in preset}
+    narrow = scaled_assignment(preset, widths)
+    for path in preset:
+        assert narrow.width(path) == widths[path]
+        # Every kernel the layer used still runs, each count near its
+        # full-width share (rounding, the 1-channel minimum).
+        assert set(narrow.nonzero(path)) == set(preset.nonzero(path))
+        for shape, count in preset[path].items():
+            share = count * widths[path] / preset.width(path)
+            assert abs(narrow[path][shape] - share) < 2
+    # Narrower than the shapes it used: as many shapes as channels.
+    tiny = scaled_assignment(preset, {path: 1 for path in preset})
+    assert all(tiny.width(path) == 1 for path in preset)
+
+
+def test_width_scale_narrows_every_model_alike():
+    for name in ('cakes12d_c', 'all_3x3x3', 'mmaction_i3d_r50',
+                 'mmaction_r2plus1d_r34', 'skeleton_2plus1d'):
+        backbone = build_backbone(name, width_scale=0.25)
+        assert backbone.conv1.conv.out_channels == 16, name
+        # layer4 takes 1024 x 0.25 (bottleneck) or 256 x 0.25 (basic block).
+        assert backbone.layer4[0].conv1.conv.in_channels in (256, 64), name
+    preset = build_backbone('cakes12d_c', 'fast', 0.125)
+    assert preset.assignment.width('layer4.2.conv2') == 64
+    assert preset.assignment.meta['scaled_from'] == 'preset:cakes12d_c'
+    for bad in (0, 1.5, 0.3):
+        with pytest.raises(ValueError, match='width_scale must be'):
+            build_backbone('all_3x3x3', width_scale=bad)
+    with pytest.raises(ValueError, match='width_scale must be'):
+        run_benchmark(width_scale=0.1, shape=(1, 3, 2, 16, 16))
+    assert parse_args(['--width-scale', '0.5']).width_scale == 0.5
+    assert parse_args([]).width_scale == 1.0

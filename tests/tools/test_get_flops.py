@@ -3,7 +3,8 @@ import os
 import subprocess
 import sys
 
-from cakes_mmaction.analysis import config_complexity, format_report
+from cakes_mmaction.analysis import ComplexityReport, format_report
+from cakes_mmaction.assignment import Assignment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -31,8 +32,12 @@ def test_parse_args_defaults():
 
 
 def test_cli_prints_the_report(tmp_path):
-    """Subprocess smoke test, from another working directory."""
-    options = {'model.backbone.assignment': 'cakes12d_c'}
+    """Subprocess smoke test, from another working directory.
+
+    The JSON of the same run is the oracle (no second count in this
+    process): it must hold what the arguments asked for, and the printed
+    report must be the one of exactly those counts.
+    """
     out = str(tmp_path / 'cost.json')
     proc = subprocess.run(
         [sys.executable, TOOL, CONFIG, '--shape', '1', '3', '2', '32', '32',
@@ -41,8 +46,19 @@ def test_cli_prints_the_report(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = config_complexity(CONFIG, (1, 3, 2, 32, 32), options)
-    assert proc.stdout == format_report(report)
     with open(out) as f:
-        assert json.load(f) == json.loads(json.dumps(report.to_dict()))
+        saved = json.load(f)
+    assert saved['input_shape'] == [1, 3, 2, 32, 32]
+    # --cfg-options reached the model: the preset's counts, layer by layer.
+    preset = Assignment.preset('cakes12d_c')
+    assert [row['path'] for row in saved['layers']] == list(preset)
+    for row in saved['layers']:
+        assert row['counts'] == {s: n for s, n in preset[row['path']].items()
+                                 if n or s in row['counts']}
+    assert 0 < saved['cakes_flops'] < saved['flops'] < saved['ref_flops']
+    fields = {k: v for k, v in saved.items()
+              if k not in ('params_ratio', 'flops_ratio')}
+    report = ComplexityReport(**dict(fields, input_shape=(1, 3, 2, 32, 32)))
+    assert saved == json.loads(json.dumps(report.to_dict()))
+    assert proc.stdout == format_report(report)
     assert 'layer4.2.conv2' in proc.stdout and 'n 3x1x1' in proc.stdout

@@ -1,5 +1,6 @@
 """tools/misc/gpu_check.py: a clear exit without CUDA, its plan, and every
 step run for real in CPU mode (a tiny config; CUDA tests skip there)."""
+import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -9,11 +10,18 @@ import pytest
 import torch
 
 from cakes_mmaction.analysis.child_env import child_env
-from cakes_mmaction.analysis.gpu_check import summary_table
+from cakes_mmaction.analysis.gpu_check import benchmark_step, summary_table
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'misc', 'gpu_check.py')
 TINY = 'configs/demo/cakes_tiny_synthetic.py'
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location('gpu_check_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def gpu_check(*args, timeout=600):
@@ -23,18 +31,20 @@ def gpu_check(*args, timeout=600):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='a CUDA machine')
-def test_without_cuda_it_says_so_and_stops(tmp_path):
-    proc = gpu_check('--out', str(tmp_path))
-    assert proc.returncode == 2
-    assert 'no CUDA device is visible' in proc.stderr
-    assert '--device cpu' in proc.stderr
+def test_without_cuda_it_says_so_and_stops(tmp_path, capsys):
+    assert _tool().main(['--out', str(tmp_path)]) == 2
+    stderr = capsys.readouterr().err
+    assert 'no CUDA device is visible' in stderr
+    assert '--device cpu' in stderr
     assert not (tmp_path / 'gpu_check.json').exists()
 
 
-def test_dry_run_plans_the_real_commands(tmp_path):
-    proc = gpu_check('--out', str(tmp_path), '--dry-run')
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    plan = dict(line.split(': ', 1) for line in proc.stdout.splitlines()
+def test_dry_run_plans_the_real_commands(tmp_path, capsys):
+    # The tool's main in this process: the plan needs no fresh interpreter
+    # (the CPU-mode test runs the tool as a command).
+    assert _tool().main(['--out', str(tmp_path), '--dry-run']) == 0
+    plan = dict(line.split(': ', 1)
+                for line in capsys.readouterr().out.splitlines()
                 if ': ' in line)
     assert '-m pytest -q -m cuda' in plan['cuda_tests']
     assert 'tools/train.py configs/cakes_r50_sthv1.py' in plan['train']
@@ -43,7 +53,10 @@ def test_dry_run_plans_the_real_commands(tmp_path):
     assert f"{tmp_path}/train/epoch_2.pth" in plan['test']
     assert 'tools/dist_train.sh configs/cakes_r50_sthv1.py 1' in \
         plan['torchrun']
-    assert 'benchmark' in plan
+    # The real widths on CUDA: no --width-scale.
+    assert '--quick --device cuda' in plan['benchmark']
+    assert '--dtype bf16 --channels-last' in plan['benchmark']
+    assert '--width-scale' not in plan['benchmark']
     # The generated data is in the SthV1 rawframe layout.
     lists = list((tmp_path / 'data').rglob('*.txt'))
     assert lists
@@ -70,11 +83,31 @@ def test_cpu_mode_runs_every_step(tmp_path):
     assert 'backend gloo' in steps['torchrun']['detail']
     assert (out / 'train' / 'epoch_1.pth').is_file()
     assert (out / 'torchrun' / 'epoch_1.pth').is_file()
-    assert steps['benchmark']['status'] in ('ok', 'skipped')
+    # The --quick code path, narrow (the plan passed the benchmark's
+    # parser), and its report says so.
+    assert steps['benchmark']['status'] == 'ok', steps['benchmark']
+    saved = json.loads((out / 'benchmark.json').read_text())
+    assert saved['options']['quick'] is True
+    assert saved['options']['width_scale'] == 0.125
+    assert 'NARROW networks' in (out / 'benchmark.md').read_text()
     assert report['total_seconds'] <= report['budget_s'] + 5
     # The table printed last names every step.
     table = proc.stdout.strip().splitlines()[-len(steps):]
     assert [line.split()[0] for line in table] == list(steps)
+
+
+def test_benchmark_step_is_checked_by_the_benchmark_parser(tmp_path,
+                                                           monkeypatch):
+    step = benchmark_step('cpu', str(tmp_path))
+    assert step['cmd'][1:4] == ['tools/analysis/benchmark.py', '--quick',
+                                '--device']
+    assert step['cmd'][-2:] == ['--width-scale', '0.125']
+    # An argument the benchmark does not take: reported, not run.
+    from cakes_mmaction.analysis import gpu_check as lib
+    monkeypatch.setattr(lib, 'CPU_BENCHMARK_ARGS', ('--no-such-option', ))
+    step = benchmark_step('cpu', str(tmp_path))
+    assert step['cmd'] is None
+    assert 'unrecognized arguments: --no-such-option' in step['skip']
 
 
 def test_summary_table():
