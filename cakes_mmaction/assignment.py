@@ -5,13 +5,9 @@ the backbone (``'layer3.4.conv2'``), to the number of output channels of
 each sub-kernel shape. It is the one currency of the project: presets,
 files, the backbone, the search exporter, cost tables and plots all use it.
 
-File format (JSON, deterministic bytes)::
-
-    {"format": "cakes-assignment", "version": 1,
-     "shapes": ["3x3x3", "1x3x3", "3x1x1"],
-     "layers": {"layer1.0.conv2": {"3x3x3": 10, "1x3x3": 30,
-                                   "3x1x1": 24}, ...},
-     "meta": {...}}
+The file format (reading, writing, checking raw counts and their error
+messages) is :mod:`cakes_mmaction.assignment_format`; its names stay
+importable from here.
 
 This module imports neither torch nor mmengine.
 """
@@ -19,51 +15,20 @@ import copy
 import json
 import os
 from collections import OrderedDict
-from importlib import resources
-from typing import (Any, Dict, Iterable, List, Mapping, Optional, Tuple,
-                    Union)
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 
+from .assignment_format import (FORMAT_NAME, FORMAT_VERSION, MAX_CHANNELS,
+                                PRESETS, AssignmentError, check_counts,
+                                file_dict, list_presets, parse_file_data,
+                                preset_data, read_file_data, where_prefix,
+                                write_file)
 from .layer_keys import BACKBONE_PREFIX, branch_key, parse_branch_key
-from .shapes import SHAPE_SETS, canonical_order, parse_shape
+from .shapes import SHAPE_SETS, canonical_order
 
 __all__ = [
     'Assignment', 'AssignmentError', 'PRESETS', 'list_presets',
     'FORMAT_NAME', 'FORMAT_VERSION', 'MAX_CHANNELS', 'shape_set_names'
 ]
-
-FORMAT_NAME = 'cakes-assignment'
-FORMAT_VERSION = 1
-
-#: Most output channels one shape of one layer may hold: far above any
-#: real width, low enough that a corrupt count (1e18) is an error at once.
-MAX_CHANNELS = 1 << 16
-
-#: Preset name -> package data file (``cakes_mmaction/presets``).
-PRESETS = {
-    'cakes12d_p': 'cakes12d_p.json',
-    'cakes12d_c': 'cakes12d_c.json',
-    'cakes23d_p': 'cakes23d_p.json',
-    'cakes23d_c': 'cakes23d_c.json',
-    'cakes123d_p': 'cakes123d_p.json',
-    'cakes123d_c': 'cakes123d_c.json',
-}
-
-
-class AssignmentError(ValueError):
-    """A channel assignment that cannot be used, with where and why."""
-
-
-def list_presets() -> List[str]:
-    """Names of the shipped published assignments.
-
-    Returns:
-        list[str]: Preset names, sorted.
-    """
-    return sorted(PRESETS)
-
-
-def _where(source: Optional[str]) -> str:
-    return f'{source}: ' if source else ''
 
 
 def shape_set_names(shapes: Union[str, Iterable[str]],
@@ -81,16 +46,16 @@ def shape_set_names(shapes: Union[str, Iterable[str]],
     if isinstance(shapes, str):
         if shapes not in SHAPE_SETS:
             raise AssignmentError(
-                f'{_where(source)}unknown shape set {shapes!r}; known: '
+                f'{where_prefix(source)}unknown shape set {shapes!r}; known: '
                 f'{sorted(SHAPE_SETS)} (or give a list of shapes)')
         shapes = SHAPE_SETS[shapes]
     try:
         ordered = tuple(s.name for s in canonical_order(shapes))
     except ValueError as err:
-        raise AssignmentError(f'{_where(source)}{err}') from None
+        raise AssignmentError(f'{where_prefix(source)}{err}') from None
     if not ordered:
         raise AssignmentError(
-            f'{_where(source)}a uniform split needs at least one shape')
+            f'{where_prefix(source)}a uniform split needs at least one shape')
     return ordered
 
 
@@ -113,67 +78,7 @@ class Assignment(Mapping):
                  source: Optional[str] = None) -> None:
         self.source = source
         self.meta = dict(meta or {})
-        where = _where(source)
-        if not isinstance(layers, Mapping) or not layers:
-            raise AssignmentError(
-                f'{where}an assignment needs a non-empty mapping of layer '
-                f'paths to {{shape: count}}, got {type(layers).__name__}')
-        names = set()
-        for path, counts in layers.items():
-            if not isinstance(path, str):
-                raise AssignmentError(
-                    f'{where}layer names must be module paths such as '
-                    f"'layer1.0.conv2', got {path!r}")
-            if not isinstance(counts, Mapping):
-                raise AssignmentError(
-                    f'{where}layer {path!r}: expected a mapping '
-                    f'{{shape: count}}, got {counts!r}')
-            for shape in counts:
-                try:
-                    names.add(parse_shape(shape).name)
-                except ValueError as err:
-                    raise AssignmentError(
-                        f'{where}layer {path!r}: unknown kernel shape '
-                        f'{shape!r} ({err})') from None
-        self.shapes = tuple(s.name for s in canonical_order(names))
-        self._layers: Dict[str, Dict[str, int]] = OrderedDict()
-        for path, counts in layers.items():
-            parsed = {}
-            for key, value in counts.items():
-                name = parse_shape(key).name
-                if name in parsed:
-                    spellings = [
-                        k for k in counts if parse_shape(k).name == name
-                    ]
-                    raise AssignmentError(
-                        f'{where}layer {path!r}: shape {name} is given '
-                        f'twice ({spellings}); give each shape once')
-                parsed[name] = value
-            row = OrderedDict()
-            for shape in self.shapes:
-                value = parsed.get(shape, 0)
-                if isinstance(value, bool) or not isinstance(value, int):
-                    if isinstance(value, float) and value.is_integer():
-                        value = int(value)
-                    else:
-                        raise AssignmentError(
-                            f'{where}layer {path!r}, shape {shape}: counts '
-                            f'must be non-negative integers, got {value!r}')
-                if value < 0:
-                    raise AssignmentError(
-                        f'{where}layer {path!r}, shape {shape}: counts '
-                        f'must be non-negative integers, got {value}')
-                if value > MAX_CHANNELS:
-                    raise AssignmentError(
-                        f'{where}layer {path!r}, shape {shape}: {value} '
-                        f'output channels is not a layer width (at most '
-                        f'{MAX_CHANNELS})')
-                row[shape] = value
-            if sum(row.values()) == 0:
-                raise AssignmentError(
-                    f'{where}layer {path!r} has no output channels: every '
-                    f'count is 0 ({dict(row)})')
-            self._layers[path] = row
+        self.shapes, self._layers = check_counts(layers, source)
 
     # Mapping protocol ----------------------------------------------------
     def __getitem__(self, path: str) -> Dict[str, int]:
@@ -181,8 +86,8 @@ class Assignment(Mapping):
             return self._layers[path]
         except KeyError:
             raise KeyError(
-                f'{_where(self.source)}no layer {path!r} in the assignment '
-                f'(layers: {", ".join(self._layers)})') from None
+                f'{where_prefix(self.source)}no layer {path!r} in the '
+                f'assignment (layers: {", ".join(self._layers)})') from None
 
     def __iter__(self):
         return iter(self._layers)
@@ -239,7 +144,7 @@ class Assignment(Mapping):
                 not sum to its width. The message names the source, the
                 layer and the expected width.
         """
-        where = _where(self.source)
+        where = where_prefix(self.source)
         missing = [p for p in widths if p not in self._layers]
         unknown = [p for p in self._layers if p not in widths]
         if unknown:
@@ -302,35 +207,12 @@ class Assignment(Mapping):
         Returns:
             Assignment: The parsed assignment.
         """
-        where = _where(source)
-        if not isinstance(data, Mapping):
-            raise AssignmentError(
-                f'{where}expected a mapping at the top level, got '
-                f'{type(data).__name__}')
-        if 'layers' not in data:
-            return cls(data, None, source)
-        fmt = data.get('format', FORMAT_NAME)
-        if fmt != FORMAT_NAME:
-            raise AssignmentError(
-                f'{where}"format" is {fmt!r}, expected {FORMAT_NAME!r}')
-        version = data.get('version', FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise AssignmentError(
-                f'{where}"version" is {version!r}; this cakes_mmaction '
-                f'reads version {FORMAT_VERSION}')
-        meta = data.get('meta') or {}
-        if not isinstance(meta, Mapping):
-            raise AssignmentError(f'{where}"meta" must be a mapping')
-        return cls(data['layers'], dict(meta), source)
+        layers, meta = parse_file_data(data, source)
+        return cls(layers, meta, source)
 
     def to_dict(self) -> Dict[str, Any]:
         """The file format as a plain dict."""
-        return OrderedDict(
-            format=FORMAT_NAME,
-            version=FORMAT_VERSION,
-            shapes=list(self.shapes),
-            layers=self.to_layers(),
-            meta=self.meta)
+        return file_dict(self.shapes, self.to_layers(), self.meta)
 
     @classmethod
     def load(cls, path: str) -> 'Assignment':
@@ -343,20 +225,7 @@ class Assignment(Mapping):
             Assignment: The parsed, self-consistent assignment.
         """
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise AssignmentError(f'{path}: assignment file not found')
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
-        try:
-            if path.endswith(('.yaml', '.yml')):
-                import yaml
-                data = yaml.safe_load(text)
-            else:
-                data = json.loads(text)
-        except Exception as err:  # json/yaml parse errors differ
-            raise AssignmentError(
-                f'{path}: not a valid assignment file ({err})') from None
-        return cls.from_dict(data, source=path)
+        return cls.from_dict(read_file_data(path), source=path)
 
     def dumps(self) -> str:
         """Deterministic JSON text of the file format."""
@@ -371,19 +240,7 @@ class Assignment(Mapping):
         Args:
             path (str): Destination.
         """
-        path = os.fspath(path)
-        if path.endswith(('.yaml', '.yml')):
-            import yaml
-            text = yaml.safe_dump(
-                json.loads(self.dumps()), sort_keys=False)
-        else:
-            text = self.dumps()
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        tmp = f'{path}.tmp.{os.getpid()}'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_file(path, self.dumps())
 
     @classmethod
     def preset(cls, name: str) -> 'Assignment':
@@ -395,15 +252,8 @@ class Assignment(Mapping):
         Returns:
             Assignment: The preset.
         """
-        key = name.lower()
-        if key not in PRESETS:
-            raise AssignmentError(
-                f'unknown assignment preset {name!r}; known presets: '
-                f'{list_presets()} (or give a file path, a dict of layers '
-                f'or dict(uniform=[shapes]))')
-        text = resources.files('cakes_mmaction.presets').joinpath(
-            PRESETS[key]).read_text(encoding='utf-8')
-        return cls.from_dict(json.loads(text), source=f'preset:{key}')
+        data, source = preset_data(name)
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def resolve(cls,

@@ -16,9 +16,10 @@ from cakes_mmaction._moved import MOVED
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PACKAGE = osp.join(ROOT, 'cakes_mmaction')
 
-CORE = ('shapes.py', 'layer_keys.py', 'assignment.py', 'cost.py',
-        'model_zoo.py', 'layers', 'models', 'search', 'checkpoints',
-        'visualization', 'convert', 'deployment')
+CORE = ('shapes.py', 'layer_keys.py', 'assignment.py',
+        'assignment_format.py', 'cost.py', 'model_zoo.py', 'layers',
+        'models', 'search', 'checkpoints', 'visualization', 'convert',
+        'deployment')
 # The harness and the names that lead to it: the package root imports the
 # harness (stack repairs, registration), and the old paths are aliases.
 FORBIDDEN = ('cakes_mmaction.harness', ) + tuple(MOVED)

@@ -20,28 +20,31 @@
 Every step writes its result file before the next starts and is skipped
 when that file exists, so an interrupted run resumes where it stopped;
 an interrupted training resumes from its last checkpoint.
+
+This module plans the run and owns its settings. The child-process jobs
+and their pool are in :mod:`.search_eval_jobs`; the metrics, verdicts and
+table in :mod:`.search_eval_report`.
 """
 import copy
-import json
-import math
 import os
 import os.path as osp
 import statistics
-import time
-import traceback
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence
 
-from .confusion import load_predictions
+from .search_eval_jobs import (read_json, run_parallel, search_job,
+                               train_job, write_json)
+# The report's names stay importable from here, where tools and users
+# found them before the split.
+from .search_eval_report import (BEGIN, END, format_table, pair_metrics,
+                                 replace_marked_section, summarize,
+                                 verdicts)
 
 __all__ = [
     'SearchEvalSettings', 'run_search_eval', 'pair_metrics', 'summarize',
     'format_table', 'verdicts', 'data_options', 'matched_budget',
-    'replace_marked_section',
-    'NETWORKS'
+    'replace_marked_section', 'BEGIN', 'END', 'NETWORKS'
 ]
 
 #: The compared networks: name -> assignment option (None: searched file).
@@ -130,179 +133,6 @@ class SearchEvalSettings:
             raise ValueError('give at least one seed')
 
 
-# --------------------------------------------------------------------------
-# Metrics
-# --------------------------------------------------------------------------
-def pair_metrics(preds: Sequence[int],
-                 labels: Sequence[int]) -> Dict[str, float]:
-    """Top-1, pair and direction accuracy for time-reversed class pairs.
-
-    Classes ``2k`` and ``2k + 1`` are a pair (a clip and its reversal).
-
-    Args:
-        preds (Sequence[int]): Predicted classes.
-        labels (Sequence[int]): True classes.
-
-    Returns:
-        dict[str, float]: ``top1``; ``pair`` (the predicted class is in
-        the right pair); ``direction`` (right class among the clips whose
-        pair was right; NaN when no pair was right). Fractions 0-1.
-    """
-    if len(preds) != len(labels) or not labels:
-        raise ValueError(f'need as many predictions as labels (> 0), got '
-                         f'{len(preds)} and {len(labels)}')
-    right = sum(p == t for p, t in zip(preds, labels))
-    pair = sum(p // 2 == t // 2 for p, t in zip(preds, labels))
-    return dict(
-        top1=right / len(labels),
-        pair=pair / len(labels),
-        direction=right / pair if pair else math.nan)
-
-
-def _dump_predictions(path: str) -> Tuple[List[int], List[int]]:
-    """Predicted and true classes from a ``tools/test.py --dump`` file."""
-    # The confusion tool's reader: no code from the file ever runs.
-    labels, preds, _ = load_predictions(path)
-    return [int(p) for p in preds], [int(t) for t in labels]
-
-
-def summarize(values: Sequence[float]) -> Dict[str, float]:
-    """Mean and sample standard deviation (0 for a single value).
-
-    Args:
-        values (Sequence[float]): Per-seed figures.
-
-    Returns:
-        dict[str, float]: ``mean``, ``sd``, ``n``.
-    """
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return dict(mean=math.nan, sd=math.nan, n=0)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return dict(mean=statistics.fmean(values), sd=sd, n=len(values))
-
-
-# --------------------------------------------------------------------------
-# Jobs (run in child processes; each writes its own result file)
-# --------------------------------------------------------------------------
-def _write_json(path: str, data: Any) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=1)
-        f.write('\n')
-    os.replace(tmp, path)
-
-
-def _read_json(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)
-
-
-def _resume(work_dir: str) -> Optional[str]:
-    """``'auto'`` when the work dir holds a checkpoint to resume from."""
-    return 'auto' if osp.isfile(osp.join(work_dir, 'last_checkpoint')) \
-        else None
-
-
-def _search_job(config: str, work_dir: str, seed: int,
-                options: Dict[str, Any], threads: int) -> Dict[str, Any]:
-    import torch
-
-    import cakes_mmaction  # noqa: F401  (registers everything)
-    from cakes_mmaction.harness.apis.train import build_train_cfg, train
-    torch.set_num_threads(threads)
-    start = time.time()
-    cfg = build_train_cfg(
-        config,
-        work_dir=work_dir,
-        resume=_resume(work_dir),
-        seed=seed,
-        cfg_options=dict(options, log_level='WARNING'))
-    train(cfg)
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
-    result = dict(checkpoint=checkpoint, seconds=time.time() - start)
-    _write_json(osp.join(work_dir, 'result.json'), result)
-    return result
-
-
-def _train_job(config: str, work_dir: str, seed: int,
-               options: Dict[str, Any], threads: int,
-               pairs: bool) -> Dict[str, Any]:
-    import torch
-
-    import cakes_mmaction  # noqa: F401
-    from cakes_mmaction.harness.apis.train import (build_test_cfg,
-                                                   build_train_cfg, test,
-                                                   train)
-    torch.set_num_threads(threads)
-    start = time.time()
-    options = dict(options, log_level='WARNING')
-    cfg = build_train_cfg(
-        config,
-        work_dir=work_dir,
-        resume=_resume(work_dir),
-        seed=seed,
-        no_validate=True,
-        cfg_options=options)
-    train(cfg)
-    trained = time.time()
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
-    dump = osp.join(work_dir, 'predictions.pkl')
-    test(
-        build_test_cfg(
-            config,
-            checkpoint,
-            work_dir=work_dir,
-            dump=dump,
-            cfg_options=options))
-    preds, labels = _dump_predictions(dump)
-    metrics = pair_metrics(preds, labels) if pairs else dict(
-        top1=sum(p == t for p, t in zip(preds, labels)) / len(labels))
-    result = dict(
-        seed=seed,
-        checkpoint=checkpoint,
-        test_videos=len(labels),
-        train_seconds=trained - start,
-        test_seconds=time.time() - trained,
-        **metrics)
-    _write_json(osp.join(work_dir, 'result.json'), result)
-    return result
-
-
-def _guarded(fn: Callable, *args) -> Tuple[str, Any]:
-    """Run a job; return its result or the error text (never raise)."""
-    try:
-        return 'ok', fn(*args)
-    except BaseException as err:  # a failed job must not hang the pool
-        return 'error', f'{err!r}\n{traceback.format_exc()}'
-
-
-def _run_parallel(jobs: Sequence[Tuple[str, Callable, tuple]],
-                  workers: int,
-                  log: Callable[[str], None]) -> Dict[str, Any]:
-    """Run ``(name, fn, args)`` jobs in spawned processes."""
-    results = OrderedDict()
-    if not jobs:
-        return results
-    with ProcessPoolExecutor(
-            max_workers=max(1, min(workers, len(jobs))),
-            mp_context=get_context('spawn')) as pool:
-        futures = [(name, pool.submit(_guarded, fn, *args))
-                   for name, fn, args in jobs]
-        for name, future in futures:
-            status, value = future.result()
-            if status != 'ok':
-                raise RuntimeError(f'{name} failed:\n{value}')
-            log(f'done: {name}')
-            results[name] = value
-    return results
-
-
-# --------------------------------------------------------------------------
-# Costs
-# --------------------------------------------------------------------------
 def _train_cfg(settings: SearchEvalSettings, assignment: Any):
     from mmengine.config import Config
     cfg = Config.fromfile(settings.train_config)
@@ -415,14 +245,14 @@ def run_search_eval(settings: SearchEvalSettings,
         folder = osp.join(w, f'search_{scheme.lower()}')
         done = osp.join(folder, 'result.json')
         if osp.isfile(done):
-            searches[scheme] = _read_json(done)
+            searches[scheme] = read_json(done)
             log(f'search {scheme}: done before ({done})')
         else:
-            jobs.append((f'search {scheme}', _search_job,
+            jobs.append((f'search {scheme}', search_job,
                          (settings.search_configs[scheme], folder,
                           settings.search_seed, search_opts,
                           settings.threads)))
-    for name, result in _run_parallel(jobs, settings.workers, log).items():
+    for name, result in run_parallel(jobs, settings.workers, log).items():
         searches[name.split()[-1]] = result
 
     # 2. exports at the matched budget
@@ -468,26 +298,26 @@ def run_search_eval(settings: SearchEvalSettings,
             folder = osp.join(w, f'train_{name}_seed{seed}')
             done = osp.join(folder, 'result.json')
             if osp.isfile(done):
-                runs[name][seed] = _read_json(done)
+                runs[name][seed] = read_json(done)
                 continue
             options = dict(train_opts)
             options['model.backbone.assignment'] = assignment
-            jobs.append((f'train {name} {seed}', _train_job,
+            jobs.append((f'train {name} {seed}', train_job,
                          (settings.train_config, folder, seed, options,
                           settings.threads, settings.pairs)))
     log(f'{len(jobs)} trainings to run, {settings.workers} at a time')
-    for key, result in _run_parallel(jobs, settings.workers, log).items():
+    for key, result in run_parallel(jobs, settings.workers, log).items():
         _, name, seed = key.split()
         runs[name][int(seed)] = result
 
     # 4. costs
     costs_file = osp.join(w, 'costs.json')
     if osp.isfile(costs_file) and set(
-            _read_json(costs_file)) >= set(assignments):
-        costs = _read_json(costs_file)
+            read_json(costs_file)) >= set(assignments):
+        costs = read_json(costs_file)
     else:
         costs = _network_costs(settings, assignments)
-        _write_json(costs_file, costs)
+        write_json(costs_file, costs)
 
     # 5. summary
     summary = OrderedDict()
@@ -506,128 +336,10 @@ def run_search_eval(settings: SearchEvalSettings,
                          for n, v in runs.items()),
         summary=summary)
     result['verdicts'] = verdicts(result)
-    _write_json(osp.join(w, 'search_eval.json'), result)
+    write_json(osp.join(w, 'search_eval.json'), result)
     with open(osp.join(w, 'search_eval.md'), 'w') as f:
         f.write(format_table(result))
     return result
-
-
-def _spread(gap: float, a: Dict[str, float], b: Dict[str, float]) -> str:
-    """A warning when a gap is no larger than the seed spread."""
-    spread = max(a['sd'], b['sd'])
-    if abs(gap) <= spread:
-        return (f' (the gap is within the seed spread, sd {spread:.1f}: '
-                'not a difference these seeds can show)')
-    return ''
-
-
-def verdicts(result: Dict[str, Any]) -> List[str]:
-    """The two targets of a search that pays, checked on a result.
-
-    - searched >= uniform + 3 points top-1 at matched MACs (+-5% of the
-      uniform network's MACs);
-    - searched >= all-3x3x3 top-1 at <= 0.75 of its MACs.
-
-    A gap no larger than the larger seed standard deviation of the two
-    networks is flagged as not shown by these seeds.
-
-    Args:
-        result (dict): From :func:`run_search_eval`.
-
-    Returns:
-        list[str]: One line per searched network and target.
-    """
-    costs, summary = result['costs'], result['summary']
-    lines = []
-    for name in summary:
-        if not name.startswith('searched_'):
-            continue
-        top1 = summary[name]['top1']
-        if 'uniform' in summary:
-            ref = summary['uniform']['top1']
-            ratio = costs[name]['macs'] / costs['uniform']['macs']
-            gap = top1['mean'] - ref['mean']
-            matched = abs(ratio - 1) <= 0.05
-            ok = matched and gap >= 3
-            lines.append(
-                f'{name} vs uniform: {gap:+.1f} points top-1 (target >= '
-                f'+3.0) at {ratio:.3f} x its MACs (target 0.95-1.05; seed '
-                f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}): '
-                f'{"MET" if ok else "MISSED"}{_spread(gap, top1, ref)}')
-        if 'all_3x3x3' in summary:
-            ref = summary['all_3x3x3']['top1']
-            ratio = costs[name]['macs'] / costs['all_3x3x3']['macs']
-            gap = top1['mean'] - ref['mean']
-            ok = ratio <= 0.75 and gap >= 0
-            lines.append(
-                f'{name} vs all-3x3x3: {gap:+.1f} points top-1 (target '
-                f'>= 0) at {ratio:.3f} x its MACs (target <= 0.75; seed '
-                f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}): '
-                f'{"MET" if ok else "MISSED"}{_spread(gap, top1, ref)}')
-    return lines
-
-
-def _si(x: float) -> str:
-    for scale, unit in ((1e9, 'G'), (1e6, 'M'), (1e3, 'K')):
-        if abs(x) >= scale:
-            return f'{x / scale:.2f}{unit}'
-    return f'{x:.0f}'
-
-
-def format_table(result: Dict[str, Any]) -> str:
-    """Markdown table of a :func:`run_search_eval` result.
-
-    Args:
-        result (dict): The result (or the JSON file, loaded).
-
-    Returns:
-        str: The table, the verdicts and how it was measured.
-    """
-    settings, costs = result['settings'], result['costs']
-    seeds = list(settings['seeds'])
-    pairs = settings.get('pairs', True)
-    head = ['network', 'channels 3x3x3 / 1x3x3 / 3x1x1',
-            'top-1 per seed (' + ' / '.join(map(str, seeds)) + ')',
-            'top-1 mean +- sd']
-    if pairs:
-        head += ['pair acc.', 'direction acc. (right pair)']
-    head += ['MACs (CAKES layers)', 'x all-3x3x3', 'ms / clip']
-    rows = ['| ' + ' | '.join(head) + ' |',
-            '|' + '---|' * len(head)]
-    ref = costs.get('all_3x3x3', {}).get('macs')
-    for name, summary in result['summary'].items():
-        runs = result['runs'][name]
-        c = costs[name]
-        counts = c['counts']
-        top1 = summary['top1']
-        cells = [
-            name, ' / '.join(
-                str(counts.get(s, 0)) for s in ('3x3x3', '1x3x3', '3x1x1')),
-            ' / '.join(f'{100 * runs[str(s)]["top1"]:.1f}' for s in seeds),
-            f'{top1["mean"]:.1f} +- {top1["sd"]:.1f}'
-        ]
-        if pairs:
-            cells += [
-                f'{summary["pair"]["mean"]:.1f}',
-                f'{summary["direction"]["mean"]:.1f}'
-            ]
-        cells += [
-            f'{_si(c["macs"])} ({_si(c["cakes_macs"])})',
-            f'{c["macs"] / ref:.3f}' if ref else '-',
-            f'{1e3 * c["seconds_per_clip"]:.2f}'
-        ]
-        rows.append('| ' + ' | '.join(cells) + ' |')
-    shape = 'x'.join(map(str, settings['input_shape'][2:]))
-    lines = rows + [
-        '',
-        f'Top-1, pair and direction accuracy in % on the test list, '
-        f'{len(seeds)} training seeds; MACs per {shape} clip '
-        '(mmengine count of the whole network, CAKES layers in brackets); '
-        f'ms / clip: {costs["_timing"]["note"]}, '
-        f'{costs["_timing"]["threads"]} torch thread(s).',
-        ''
-    ] + [f'- {v}' for v in result.get('verdicts', [])]
-    return '\n'.join(lines) + '\n'
 
 
 def data_options(config: str, data_dir: str) -> Dict[str, Any]:
@@ -669,30 +381,3 @@ def data_options(config: str, data_dir: str) -> Dict[str, Any]:
         class_file, num_classes)
     options['model.cls_head.num_classes'] = num_classes
     return options
-
-
-BEGIN, END = '<!-- search-eval:begin -->', '<!-- search-eval:end -->'
-
-
-def replace_marked_section(path: str, text: str) -> None:
-    """Replace what lies between the search-eval markers of a file.
-
-    The markers count only on lines of their own, so prose that mentions
-    them (as this project's docs do) is left alone.
-
-    Args:
-        path (str): A Markdown file holding :data:`BEGIN` and :data:`END`,
-            each on a line of its own.
-        text (str): The new content.
-    """
-    import re
-    with open(path) as f:
-        content = f.read()
-    begin = re.search('^' + re.escape(BEGIN) + '$', content, re.M)
-    end = re.search('^' + re.escape(END) + '$', content, re.M)
-    if begin is None or end is None or end.start() < begin.end():
-        raise ValueError(f'{path}: no {BEGIN} ... {END} section (each '
-                         f'marker on a line of its own) to replace')
-    content = content[:begin.end()] + '\n' + text + content[end.start():]
-    with open(path, 'w') as f:
-        f.write(content)

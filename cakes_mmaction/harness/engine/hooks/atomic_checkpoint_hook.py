@@ -1,11 +1,17 @@
-"""AtomicCheckpointHook: mmengine's CheckpointHook, safe against crashes."""
+"""AtomicCheckpointHook: mmengine's CheckpointHook, safe against crashes.
+
+The choice of the checkpoint ``--resume`` continues from is
+:mod:`cakes_mmaction.harness.engine.resume_choice`; the stand-ins through
+which CheckpointHook's own code writes and deletes are
+:mod:`cakes_mmaction.harness.engine.hooks.checkpoint_views`.
+"""
 import logging
 import os.path as osp
 import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, Optional
 
 from mmengine.dist import (all_gather_object, broadcast_object_list, get_rank,
                            get_world_size, is_distributed, is_main_process)
@@ -16,11 +22,12 @@ from mmengine.logging import print_log
 from mmaction.registry import HOOKS
 from ....checkpoints.fit import (check_checkpoint_fits, checkpoint_state_dict,
                                  head_classes)
-from ..checkpoint_io import (atomic_write_text, find_resume_checkpoint,
-                             remove_stale_temp_files, verify_checkpoint_file)
+from ..checkpoint_io import atomic_write_text, remove_stale_temp_files
 from ....checkpoints.nonfinite import (NonFiniteError, describe_nonfinite,
                                        nonfinite_tensors)
+from ..resume_choice import choose_resume_checkpoint
 from ..rng_state import get_rng_state, set_rng_state
+from .checkpoint_views import DeferredRemovals, RunnerWithWorkDir
 
 __all__ = ['AtomicCheckpointHook', 'CheckpointResumeError']
 
@@ -29,46 +36,6 @@ _PATH_KEYS = ('last_ckpt', 'best_ckpt')
 
 class CheckpointResumeError(RuntimeError):
     """The checkpoint given to ``--resume`` cannot be resumed from."""
-
-
-class _RunnerWithWorkDir:
-    """The runner, seen with another ``work_dir``.
-
-    ``CheckpointHook._save_checkpoint_with_step`` ends with a plain
-    ``open(work_dir/last_checkpoint, 'w')``; handing it this view makes
-    that write land in a scratch folder, and the hook then publishes the
-    pointer atomically itself. Every other attribute is the runner's.
-    """
-
-    def __init__(self, runner: Any, work_dir: str) -> None:
-        self._runner = runner
-        self.work_dir = work_dir
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runner, name)
-
-
-class _DeferredRemovals:
-    """A file backend whose ``remove``/``rmtree`` wait in a queue.
-
-    CheckpointHook deletes the checkpoint that ``max_keep_ckpts`` drops,
-    and the previous best one, *before* writing the new file; if the write
-    then fails (full disk, crash), no complete checkpoint is left. Under
-    this view the deletions run only after the new file is complete.
-    """
-
-    def __init__(self, backend: Any, queue: List[Tuple[str, str]]) -> None:
-        self._backend = backend
-        self._queue = queue
-
-    def remove(self, filepath: str) -> None:
-        self._queue.append(('remove', filepath))
-
-    def rmtree(self, dir_path: str) -> None:
-        self._queue.append(('rmtree', dir_path))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
 
 
 def _is_path_key(key: str) -> bool:
@@ -154,7 +121,7 @@ class AtomicCheckpointHook(CheckpointHook):
     @property
     def _local(self) -> bool:
         backend = getattr(self, 'file_backend', None)
-        if isinstance(backend, _DeferredRemovals):
+        if isinstance(backend, DeferredRemovals):
             backend = backend._backend
         return isinstance(backend, LocalBackend)
 
@@ -186,7 +153,9 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         chosen, error = None, None
         if is_main_process():
-            chosen, error = self._choose_resume(runner, ckpt_dir)
+            chosen, error = choose_resume_checkpoint(
+                runner._load_from, runner.work_dir, ckpt_dir,
+                self.filename_tmpl)
         if is_distributed():
             shared = [chosen, error]
             broadcast_object_list(shared, src=0)
@@ -195,44 +164,6 @@ class AtomicCheckpointHook(CheckpointHook):
             raise CheckpointResumeError(error)
         if chosen is not None:
             runner._load_from = chosen
-
-    def _choose_resume(self, runner, ckpt_dir: str) -> tuple:
-        explicit = runner._load_from
-        if explicit is not None:
-            if '://' in str(explicit):
-                return explicit, None
-            reason = verify_checkpoint_file(explicit)
-            if reason is None:
-                return explicit, None
-            alternative, _ = find_resume_checkpoint(
-                osp.dirname(osp.abspath(explicit)),
-                filename_tmpl=self.filename_tmpl)
-            hint = (f' The newest complete checkpoint next to it is '
-                    f'{alternative}.' if alternative else '')
-            return None, (f'cannot resume from {explicit}: {reason}.{hint}')
-        chosen, notes = find_resume_checkpoint(runner.work_dir, ckpt_dir,
-                                               self.filename_tmpl)
-        for note in notes:
-            print_log(note, logger='current', level=logging.WARNING)
-        if chosen is None and notes:
-            # Checkpoints exist but none is complete: mmengine would follow
-            # last_checkpoint to a broken file, and starting over silently
-            # would overwrite the run.
-            return None, (f'--resume: no complete checkpoint in {ckpt_dir} '
-                          f'({"; ".join(notes)}). Remove last_checkpoint '
-                          f'to start from scratch.')
-        if chosen is None:
-            print_log(
-                f'--resume: no checkpoint in {ckpt_dir}; training starts '
-                'from scratch',
-                logger='current',
-                level=logging.WARNING)
-        else:
-            print_log(
-                f'--resume: resuming from {chosen}',
-                logger='current',
-                level=logging.WARNING if notes else logging.INFO)
-        return chosen, None
 
     def before_train(self, runner) -> None:
         """Set up as CheckpointHook, then re-anchor resumed paths.
@@ -275,7 +206,7 @@ class AtomicCheckpointHook(CheckpointHook):
             yield
             return
         backend, queue = self.file_backend, []
-        self.file_backend = _DeferredRemovals(backend, queue)
+        self.file_backend = DeferredRemovals(backend, queue)
         self._deferring = True
         try:
             yield
@@ -336,7 +267,7 @@ class AtomicCheckpointHook(CheckpointHook):
             if self._scratch is None:
                 self._scratch = tempfile.mkdtemp(prefix='cakes_ckpt_pointer_')
             super()._save_checkpoint_with_step(
-                _RunnerWithWorkDir(runner, self._scratch), step, meta)
+                RunnerWithWorkDir(runner, self._scratch), step, meta)
             if is_main_process():
                 # Only now is the checkpoint complete (and synced).
                 atomic_write_text(
