@@ -12,6 +12,7 @@ import os.path as osp
 import pytest
 
 from cakes_mmaction._moved import MOVED
+from cakes_mmaction.harness.compat.extras import module_level_imports
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PACKAGE = osp.join(ROOT, 'cakes_mmaction')
@@ -41,21 +42,6 @@ def _module_name(path, root):
     return rel[:-len('.__init__')] if rel.endswith('.__init__') else rel
 
 
-def _module_level_imports(tree):
-    """Import statements run on import: the module body and the blocks
-    (if/try/with) in it, not function or class bodies."""
-    stack = list(tree.body)
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        elif isinstance(node, (ast.If, ast.Try, ast.With)):
-            for field in ('body', 'orelse', 'finalbody', 'handlers'):
-                stack.extend(getattr(node, field, []))
-        elif isinstance(node, ast.ExceptHandler):
-            stack.extend(node.body)
-
-
 def imported_names(path, root=ROOT):
     """The absolute module names a file imports at module level."""
     module = _module_name(path, root)
@@ -64,7 +50,7 @@ def imported_names(path, root=ROOT):
     with open(path, encoding='utf-8') as f:
         tree = ast.parse(f.read(), path)
     names = []
-    for node in _module_level_imports(tree):
+    for node in module_level_imports(tree):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
             continue

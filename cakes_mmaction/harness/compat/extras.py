@@ -8,8 +8,8 @@ import warnings
 from typing import Iterator, List, Optional, Tuple
 
 __all__ = [
-    'OPTIONAL_EXTRAS', 'third_party_imports', 'import_failure',
-    'guard_optional_extras'
+    'OPTIONAL_EXTRAS', 'module_level_imports', 'third_party_imports',
+    'import_failure', 'guard_optional_extras'
 ]
 
 
@@ -39,8 +39,16 @@ OPTIONAL_EXTRAS = {
 }
 
 
-def _module_level_imports(tree: ast.Module) -> Iterator[ast.stmt]:
-    """Import statements run when the module is imported (not in defs)."""
+def module_level_imports(tree: ast.Module) -> Iterator[ast.stmt]:
+    """Import statements run when a module is imported.
+
+    Args:
+        tree (ast.Module): The parsed module.
+
+    Returns:
+        Iterator[ast.stmt]: The imports of the module body and of the
+        if/try/with blocks in it, not those in function or class bodies.
+    """
     stack = list(tree.body)
     while stack:
         node = stack.pop(0)
@@ -75,7 +83,7 @@ def third_party_imports(paths: List[str]) -> List[Tuple[str, Tuple[str]]]:
     for file in files:
         with open(file, encoding='utf-8') as f:
             tree = ast.parse(f.read(), filename=file)
-        for node in _module_level_imports(tree):
+        for node in module_level_imports(tree):
             if isinstance(node, ast.Import):
                 entries = [(alias.name, ()) for alias in node.names]
             elif node.level == 0 and node.module:
