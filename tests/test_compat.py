@@ -254,7 +254,7 @@ def test_cpu_distributed_is_a_no_op_without_launcher():
 
 
 def _gloo_worker(rank, port, results):
-    """One rank of a 2-process CPU run (forked: imports are inherited)."""
+    """One rank of a 2-process CPU run (a spawned child)."""
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
     try:
@@ -286,11 +286,10 @@ def test_two_process_gloo_run():
     if torch.cuda.is_available():  # pragma: no cover
         pytest.skip('the CPU path is a no-op where CUDA is available')
     import multiprocessing as mp
-    if 'fork' not in mp.get_all_start_methods():  # pragma: no cover
-        pytest.skip('needs the fork start method')
-    from torch.nn.parallel import DistributedDataParallel  # noqa: F401
-    torch._dynamo  # DDP imports it: do it once here, not in each child
-    ctx = mp.get_context('fork')
+
+    # Spawned, not forked: a fork of a test process that has run other
+    # tests copies their threads' locks, and once hung a rank here.
+    ctx = mp.get_context('spawn')
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]

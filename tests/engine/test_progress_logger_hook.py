@@ -2,6 +2,7 @@
 iteration, in a real mmengine Runner."""
 import time
 
+import pytest
 import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -13,18 +14,22 @@ from cakes_mmaction.harness.engine.hooks.progress_logger_hook import (
 
 
 class _SlowModel(BaseModel):
-    """A linear model whose first forward takes ``delay`` seconds."""
+    """A linear model whose first forward takes ``delay`` seconds, then
+    raises if asked to."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, fail: bool = False) -> None:
         super().__init__()
         self.fc = torch.nn.Linear(2, 1)
         self.delay = delay
+        self.fail = fail
         self.calls = 0
 
     def forward(self, x, mode='tensor'):
         self.calls += 1
         if self.calls == 1:
             time.sleep(self.delay)
+            if self.fail:
+                raise RuntimeError('the first batch failed')
         return dict(loss=self.fc(x).pow(2).mean())
 
 
@@ -32,11 +37,11 @@ def _collate(batch):
     return dict(x=torch.stack([b[0] for b in batch]))
 
 
-def _train(tmp_path, delay, interval_s):
+def _runner(tmp_path, delay, interval_s, fail=False):
     loader = DataLoader(
         TensorDataset(torch.randn(8, 2)), batch_size=4, collate_fn=_collate)
-    runner = Runner(
-        model=_SlowModel(delay),
+    return Runner(
+        model=_SlowModel(delay, fail),
         work_dir=str(tmp_path),
         train_dataloader=loader,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
@@ -47,9 +52,15 @@ def _train(tmp_path, delay, interval_s):
                 interval_s=interval_s),
             checkpoint=None),
         default_scope='mmaction')
-    runner.train()
-    log = next(tmp_path.glob('*/*.log'))
-    return log.read_text()
+
+
+def _log(tmp_path):
+    return next(tmp_path.glob('*/*.log')).read_text()
+
+
+def _train(tmp_path, delay, interval_s):
+    _runner(tmp_path, delay, interval_s).train()
+    return _log(tmp_path)
 
 
 def test_a_slow_iteration_shows_heartbeats_and_the_plan(tmp_path):
@@ -67,6 +78,20 @@ def test_fast_iterations_have_no_heartbeat(tmp_path):
     text = _train(tmp_path, delay=0.0, interval_s=5)
     assert 'still running' not in text
     assert 'Epoch(train) [1][1/2]' in text  # the first iteration is logged
+
+
+def test_an_iteration_that_raises_stops_the_heartbeat(tmp_path):
+    runner = _runner(tmp_path, delay=1.5, interval_s=1.0, fail=True)
+    with pytest.raises(RuntimeError, match='the first batch failed'):
+        runner.train()
+    # mmengine calls no hook on the way out; the heartbeat sees the loop's
+    # frame gone within a second and logs nothing more.
+    time.sleep(2.5)
+    beats = _log(tmp_path).count('still running')
+    assert beats == 1
+    hook = next(h for h in runner.hooks if hasattr(h, '_heartbeat'))
+    assert hook._heartbeat._current is None
+    hook._heartbeat.close()
 
 
 def test_the_heartbeat_stops_between_iterations_and_on_close():

@@ -14,6 +14,7 @@ hook also says what training will do before its first iteration, and a
 heartbeat thread logs every ``interval_s`` seconds while one iteration is
 still running.
 """
+import sys
 import threading
 import time
 from typing import Dict, Optional, Sequence
@@ -52,6 +53,10 @@ class _Heartbeat:
 
     One daemon thread waits on a condition; :meth:`begin` and :meth:`end`
     mark an iteration, so the cost per iteration is a lock, not a thread.
+    mmengine calls no hook when an iteration raises, so :meth:`end` never
+    comes then; the thread instead checks that the frame which ran the
+    iteration (the caller of ``Runner.call_hook``) is still on its
+    thread's stack, and forgets the iteration once it is not.
 
     Args:
         interval_s (float): Seconds between lines about one iteration.
@@ -60,16 +65,24 @@ class _Heartbeat:
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self._cond = threading.Condition()
-        # [what, logger, started, last line], or None between iterations.
+        # [what, logger, started, last line, thread id, loop frame], or
+        # None between iterations.
         self._current: Optional[list] = None
         self._thread: Optional[threading.Thread] = None
         self._closed = False
 
     def begin(self, logger, what: str) -> None:
         """Mark the start of an iteration described by ``what``."""
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != 'call_hook':
+            frame = frame.f_back
+        loop_frame = frame.f_back if frame is not None else None
         with self._cond:
             now = time.monotonic()
-            self._current = [what, logger, now, now]
+            self._current = [
+                what, logger, now, now,
+                threading.get_ident(), loop_frame
+            ]
             self._closed = False
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -99,14 +112,30 @@ class _Heartbeat:
                 if current is None:
                     self._cond.wait()
                     continue
-                what, logger, started, last = current
+                what, logger, started, last, thread, loop_frame = current
                 wait = last + self.interval_s - time.monotonic()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
+                if not _on_stack(thread, loop_frame):
+                    self._current = None  # the iteration raised
+                    continue
                 current[3] = time.monotonic()
                 logger.info(f'{what} still running after '
                             f'{current[3] - started:.1f} s')
+
+
+def _on_stack(thread: int, frame) -> bool:
+    """Whether ``frame`` (None: unknown, taken as yes) is still running in
+    the thread ``thread``."""
+    if frame is None:
+        return True
+    running = sys._current_frames().get(thread)
+    while running is not None:
+        if running is frame:
+            return True
+        running = running.f_back
+    return False
 
 
 @HOOKS.register_module()
