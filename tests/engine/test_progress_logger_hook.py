@@ -1,6 +1,7 @@
 """ProgressLoggerHook says what training will do and beats during a slow
 iteration, in a real mmengine Runner."""
 import time
+import uuid
 
 import pytest
 import torch
@@ -43,6 +44,10 @@ def _runner(tmp_path, delay, interval_s, fail=False):
     return Runner(
         model=_SlowModel(delay, fail),
         work_dir=str(tmp_path),
+        # mmengine names its logger by the second the Runner was built: two
+        # Runners of one worker within a second would share the first one's
+        # log file.
+        experiment_name=f'progress_{uuid.uuid4().hex[:12]}',
         train_dataloader=loader,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=True, max_epochs=2),
