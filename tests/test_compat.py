@@ -15,13 +15,13 @@ from mmengine.runner.checkpoint import load_checkpoint
 from torch.utils.data import Dataset
 
 import cakes_mmaction
+from cakes_mmaction.analysis.child_env import child_env
+from cakes_mmaction.assignment import AssignmentError
 from cakes_mmaction.checkpoints import safe_load
-from cakes_mmaction.harness import compat as _compat
 from cakes_mmaction.checkpoints.safe_load import (UnsafeCheckpointError,
                                                   safe_torch_load)
+from cakes_mmaction.harness import compat as _compat
 from cakes_mmaction.harness.compat import init_cpu_distributed
-from cakes_mmaction.assignment import AssignmentError
-from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = child_env(ROOT, OMP_NUM_THREADS='1')

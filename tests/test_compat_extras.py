@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 
+from cakes_mmaction.analysis.child_env import child_env
 from cakes_mmaction.harness import compat as _compat
 from cakes_mmaction.harness.compat import extras as compat_extras
-from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPAT = os.path.join(ROOT, 'cakes_mmaction', 'harness', 'compat', 'drn.py')

@@ -14,14 +14,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
-from mmengine.config import DictAction  # noqa: E402
+import cakes_mmaction  # noqa: F401  (stack repairs before mmaction)
 
-from cakes_mmaction.harness.apis.config_text import load_config  # noqa: E402
-from cakes_mmaction.harness.apis.inference import (  # noqa: E402
-    format_top_k, recognize_video)
-from cakes_mmaction.harness.apis.input_size import (  # noqa: E402
-    input_size_warning, video_frame_size)
+# isort: split
+from mmengine.config import DictAction
+
+from cakes_mmaction.harness.apis.config_text import load_config
+from cakes_mmaction.harness.apis.inference import format_top_k, recognize_video
+from cakes_mmaction.harness.apis.input_size import (input_size_warning,
+                                                    video_frame_size)
 
 _CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 

@@ -26,8 +26,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.search import export_assignment  # noqa: E402
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.search import export_assignment
 
 
 def parse_args(argv=None):

@@ -19,9 +19,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.assignment import AssignmentError  # noqa: E402
-from cakes_mmaction.visualization import render_assignments  # noqa: E402
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.assignment import AssignmentError
+from cakes_mmaction.visualization import render_assignments
 
 
 def parse_args(argv=None):

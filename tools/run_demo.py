@@ -15,11 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # mmcv-lite says at import that it lacks compiled ops the demo never uses.
 warnings.filterwarnings('ignore', category=UserWarning, module='mmcv')
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
-from mmengine.config import DictAction  # noqa: E402
+import cakes_mmaction  # noqa: F401  (stack repairs before mmaction)
 
-from cakes_mmaction.harness.apis.synthetic_demo import (  # noqa: E402
-    DEMO_CONFIGS, run_synthetic_demo)
+# isort: split
+from mmengine.config import DictAction
+
+from cakes_mmaction.harness.apis.synthetic_demo import (DEMO_CONFIGS,
+                                                        run_synthetic_demo)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -10,10 +10,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
-from mmengine.config import DictAction  # noqa: E402
+import cakes_mmaction  # noqa: F401  (stack repairs before mmaction)
 
-from cakes_mmaction.harness.apis import build_train_cfg, train  # noqa: E402
+# isort: split
+from mmengine.config import DictAction
+
+from cakes_mmaction.harness.apis import build_train_cfg, train
 
 
 def parse_args(argv=None) -> argparse.Namespace:

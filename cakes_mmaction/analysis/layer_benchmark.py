@@ -32,9 +32,9 @@ import torch.nn as nn
 from ..cost import BranchCost, layer_cost, reference_counts
 from ..layers import CAKESConv3d, get_impl
 from ..layers.cakes_conv_impl import chosen_impl, fast_plan, layer_plan
-from ..layers.sites import trace_layers
 from ..layers.cakes_plan import (candidate_plans, default_block,
                                  kernel_padded_macs, padded_macs)
+from ..layers.sites import trace_layers
 from ..shapes import parse_shape
 from .timing import autocast, interleaved_times, paired_ratio
 

@@ -33,13 +33,12 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Optional, Sequence
 
-from .search_eval_jobs import (read_json, run_parallel, search_job,
-                               train_job, write_json)
+from .search_eval_jobs import (read_json, run_parallel, search_job, train_job,
+                               write_json)
 # The report's names stay importable from here, where tools and users
 # found them before the split.
 from .search_eval_report import (BEGIN, END, format_table, pair_metrics,
-                                 replace_marked_section, summarize,
-                                 verdicts)
+                                 replace_marked_section, summarize, verdicts)
 
 __all__ = [
     'SearchEvalSettings', 'run_search_eval', 'pair_metrics', 'summarize',

@@ -7,8 +7,7 @@ training harness writes checkpoints (``harness.engine.checkpoint_io``) and
 checks them with the same functions.
 """
 from .fit import (CheckpointMismatchError, check_checkpoint_fits,
-                  checkpoint_state_dict, head_classes,
-                  load_checked_checkpoint)
+                  checkpoint_state_dict, head_classes, load_checked_checkpoint)
 from .nonfinite import (NonFiniteError, NonFiniteLossError,
                         check_finite_weights, describe_nonfinite,
                         nonfinite_outputs, nonfinite_tensors)

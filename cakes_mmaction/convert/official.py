@@ -267,10 +267,10 @@ def convert_official_checkpoint(src: str,
 def _check_against_config(converted: Mapping[str, Any], config: Any,
                           src: str) -> None:
     """Raise unless converted weights fit the model of ``config``."""
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from mmaction.registry import MODELS
     from ..checkpoints.fit import check_checkpoint_fits
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     with DefaultScope.overwrite_default_scope(

@@ -7,7 +7,6 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-
 __all__ = ['CAKESSparsityHook', 'selected_shares']
 
 

@@ -18,8 +18,7 @@ Budgets are read by :func:`parse_budget` and :func:`parse_latency_budget`.
 """
 import re
 from collections import OrderedDict
-from typing import (Any, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 

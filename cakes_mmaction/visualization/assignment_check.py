@@ -91,10 +91,9 @@ def network_widths(config: str) -> 'OrderedDict[str, int]':
         OrderedDict[str, int]: Layer path to output width.
     """
     import torch
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-
-    from mmaction.registry import MODELS
     cfg = Config.fromfile(config)
     backbone_cfg = dict(cfg.model.get('backbone') or {})
     if 'CAKES' not in str(backbone_cfg.get('type', '')):

@@ -14,8 +14,8 @@ from cakes_mmaction.analysis.benchmark_cli import parse_args
 from cakes_mmaction.analysis.benchmark_models import (build_backbone,
                                                       model_names,
                                                       scaled_assignment)
-from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.analysis.benchmark_report import flop_proportional
+from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.layers import CAKESConv3d
 from cakes_mmaction.layers.cakes_plan import candidate_plans, default_block
 

@@ -5,9 +5,8 @@ by the crashing run through ``custom_imports`` (tests/apis on PYTHONPATH).
 import os
 import signal
 
-from mmengine.hooks import Hook
-
 from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
 
 
 @HOOKS.register_module()

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from cakes_mmaction.analysis.gpu_check import (PAPER_CONFIG, ROOT,
+                                               tiny_data_options)
 from cakes_mmaction.harness.apis import build_train_cfg, train
-from cakes_mmaction.analysis.gpu_check import PAPER_CONFIG, ROOT, \
-    tiny_data_options
 
 pytestmark = [
     pytest.mark.cuda,

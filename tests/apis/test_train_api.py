@@ -10,13 +10,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from cakes_mmaction.analysis.child_env import child_env
 from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.harness.apis import build_test_cfg, build_train_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis import train
 from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
 from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
-from cakes_mmaction.analysis.child_env import child_env
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

@@ -4,9 +4,8 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-
 from mmaction.registry import MODELS
+from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

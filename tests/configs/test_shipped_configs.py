@@ -10,9 +10,9 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
+from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.harness.apis import build_train_cfg, train
 from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
-from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -7,8 +7,8 @@ elements), so a cut file is a named, skippable error in the demo, in
 training with DataLoader workers and in testing.
 """
 import json
-import os.path as osp
 import os
+import os.path as osp
 import shutil
 import signal
 import subprocess
@@ -16,20 +16,20 @@ import sys
 
 import pytest
 import torch
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 
 from cakes_mmaction.harness.apis import build_test_cfg, build_train_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis import train
-from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.harness.datasets.faults import DataFaultError
-from cakes_mmaction.harness.media import (check_video_file, probe_video,
-                                          video_bytes_problem)
 from cakes_mmaction.harness.datasets.transforms import (CheckedDecordInit,
                                                         SampleDecodeError)
+from cakes_mmaction.harness.media import (check_video_file, probe_video,
+                                          video_bytes_problem)
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from tests.helpers.media import truncate_file, write_video
-from mmaction.registry import TRANSFORMS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

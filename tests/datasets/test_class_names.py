@@ -3,18 +3,18 @@ num_classes, logged; unpaired handedness words are warned about."""
 import logging
 
 import pytest
+from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import DATASETS, TRANSFORMS
 from cakes_mmaction.harness.datasets import AnnotationError
-from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.harness.datasets.class_names import class_file_problems
 from cakes_mmaction.harness.datasets.transforms import \
     unpaired_handedness_words
 from cakes_mmaction.harness.engine.validate import (ConfigValidationError,
                                                     validate_config)
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 
 
 @pytest.fixture(scope='module')

@@ -8,8 +8,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from cakes_mmaction.harness.datasets import RobustRawframeDataset
 from cakes_mmaction.harness.dataset_check.checker import check_dataset
+from cakes_mmaction.harness.datasets import RobustRawframeDataset
 from cakes_mmaction.harness.datasets.faults import (AnnotationError,
                                                     DataFaultError)
 from cakes_mmaction.harness.engine import (ConfigValidationError,

@@ -5,6 +5,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import DATASETS
+from mmaction.utils import register_all_modules
 
 from cakes_mmaction.harness.datasets import (AnnotationError, DataFaultError,
                                              RobustRawframeDataset,
@@ -12,8 +14,6 @@ from cakes_mmaction.harness.datasets import (AnnotationError, DataFaultError,
                                              SkipLimitError)
 from tests.helpers.media import (truncate_file, write_frames, write_list,
                                  write_video, zero_tail)
-from mmaction.registry import DATASETS
-from mmaction.utils import register_all_modules
 
 register_all_modules(init_default_scope=True)
 

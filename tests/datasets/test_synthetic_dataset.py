@@ -5,8 +5,8 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-
 from mmaction.datasets import RawframeDataset, VideoDataset
+
 from cakes_mmaction.harness.synthetic import (CLASS_PAIRS,
                                               generate_synthetic_dataset,
                                               order_blind_ceiling)

@@ -6,14 +6,14 @@ import shutil
 
 import numpy as np
 import pytest
-from mmengine.dataset import Compose
-
 from mmaction.datasets.transforms import SampleFrames
 from mmaction.registry import TRANSFORMS
+from mmengine.dataset import Compose
+
 from cakes_mmaction.harness.datasets import (SampleDecodeError,
                                              flip_label_map_from_names)
-from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.harness.media import mp4_boxes
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 
 # A made-up class list in SthV1's wording, in an order of its own.
 NAMES = [

@@ -10,10 +10,10 @@ import subprocess
 import sys
 
 import pytest
+from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import DATASETS
 from cakes_mmaction.harness.engine.validate import validate_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -6,22 +6,22 @@ import pickle
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
+from cakes_mmaction.assignment import AssignmentError
+from cakes_mmaction.checkpoints.fit import load_checked_checkpoint
 from cakes_mmaction.checkpoints.safe_load import (UnsafeCheckpointError,
                                                   safe_torch_load)
+from cakes_mmaction.deployment import build_recognizer
 from cakes_mmaction.harness.apis import build_test_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis.inference import (load_recognizer,
                                                    recognize_video)
-from cakes_mmaction.assignment import AssignmentError
-from cakes_mmaction.deployment import build_recognizer
 from cakes_mmaction.harness.engine import (CheckpointMismatchError,
                                            ConfigValidationError)
-from cakes_mmaction.checkpoints.fit import load_checked_checkpoint
-from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs/demo/cakes_tiny_synthetic.py')

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
@@ -17,7 +18,6 @@ from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
 from cakes_mmaction.harness.engine import CheckpointMismatchError
 from tests.helpers.media import truncate_file
 from tests.helpers.toy import toy_config
-from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

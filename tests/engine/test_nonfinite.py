@@ -4,22 +4,22 @@ import os.path as osp
 
 import pytest
 import torch
+from mmaction.apis import init_recognizer
+from mmaction.registry import HOOKS
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from cakes_mmaction.checkpoints.nonfinite import nonfinite_tensors
 from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.harness.apis import build_test_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis.inference import load_recognizer
-from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.harness.engine import (ConfigValidationError,
                                            NonFiniteError, NonFiniteGuardHook,
                                            NonFiniteLossError)
-from cakes_mmaction.checkpoints.nonfinite import nonfinite_tensors
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from tests.helpers.toy import toy_config
-from mmaction.apis import init_recognizer
-from mmaction.registry import HOOKS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

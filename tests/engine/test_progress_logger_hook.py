@@ -10,8 +10,7 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader, TensorDataset
 
 import cakes_mmaction  # noqa: F401  (registers the hook)
-from cakes_mmaction.harness.engine.hooks.progress_logger_hook import (
-    _Heartbeat)
+from cakes_mmaction.harness.engine.hooks.progress_logger_hook import _Heartbeat
 
 
 class _SlowModel(BaseModel):

@@ -4,6 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -11,7 +12,6 @@ from cakes_mmaction import Assignment
 from cakes_mmaction.harness.engine import (ConfigValidationError,
                                            validate_config)
 from tests.helpers.media import write_frames, write_list
-from mmaction.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

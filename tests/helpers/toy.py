@@ -16,13 +16,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmaction.registry import DATASETS, HOOKS, METRICS, MODELS
 from mmengine.config import Config
 from mmengine.dist import get_rank
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
-
-from mmaction.registry import DATASETS, HOOKS, METRICS, MODELS
 
 __all__ = [
     'ToyRecognizer', 'ToyDataset', 'ToyAccuracy', 'SelfKillHook', 'toy_config'

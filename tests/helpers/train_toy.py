@@ -16,6 +16,8 @@ import argparse
 import sys
 
 import cakes_mmaction  # noqa: F401  (stack repairs, registration)
+
+# isort: split
 from cakes_mmaction.harness.compat import init_cpu_distributed
 from tests.helpers.toy import toy_config
 

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from cakes_mmaction.assignment import Assignment
-from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.analysis.search_evaluation import (format_table,
                                                        pair_metrics,
                                                        replace_marked_section,
                                                        summarize, verdicts)
+from cakes_mmaction.assignment import Assignment
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -6,8 +6,8 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
 from cakes_mmaction.assignment import Assignment, AssignmentError
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
 from cakes_mmaction.cost import LayerGeometry, capture_geometry, cost_table
 from cakes_mmaction.search import (export_assignment, parse_budget,
                                    searched_geometry, select_budget,

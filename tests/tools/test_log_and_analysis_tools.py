@@ -13,20 +13,19 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.analysis.confusion import (confusion_matrix,
                                                load_predictions)
-from cakes_mmaction.analysis.train_logs import (load_train_log,
-                                                train_time_stats)
+from cakes_mmaction.analysis.train_logs import load_train_log, train_time_stats
+from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.harness.apis import build_test_cfg, build_train_cfg
 from cakes_mmaction.harness.apis import test as run_test
 from cakes_mmaction.harness.apis import train
 from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
 from cakes_mmaction.harness.apis.input_size import (input_size_warning,
                                                     trained_frame_size)
-from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from cakes_mmaction.harness.engine.hooks.progress_logger_hook import \
     views_per_sample
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 from tests.helpers.media import write_video
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

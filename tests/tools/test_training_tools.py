@@ -13,13 +13,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from cakes_mmaction.analysis.gpu_check import cli_options
 from cakes_mmaction.checkpoints.safe_load import safe_torch_load
 from cakes_mmaction.harness.apis.data_options import synthetic_cfg_options
 from cakes_mmaction.harness.apis.inference import (recognize_video,
                                                    video_test_pipeline)
 from cakes_mmaction.harness.synthetic import (generate_synthetic_dataset,
                                               order_blind_ceiling)
-from cakes_mmaction.analysis.gpu_check import cli_options
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/cakes_tiny_synthetic.py')

@@ -9,8 +9,9 @@ import pytest
 
 from cakes_mmaction.assignment import Assignment, AssignmentError
 from cakes_mmaction.visualization import render_assignments
-from cakes_mmaction.visualization.assignment_check import (
-    check_assignment, layer_order_key, structural_problems)
+from cakes_mmaction.visualization.assignment_check import (check_assignment,
+                                                           layer_order_key,
+                                                           structural_problems)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -19,8 +19,8 @@ from typing import List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-from cakes_mmaction.analysis.train_logs import (  # noqa: E402
-    load_train_log, plot_curves, train_time_stats)
+from cakes_mmaction.analysis.train_logs import (load_train_log, plot_curves,
+                                                train_time_stats)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -25,9 +25,9 @@ sys.path.insert(
     0, os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis import benchmark  # noqa: E402
-from cakes_mmaction.analysis.benchmark_cli import parse_args  # noqa: E402
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.analysis import benchmark
+from cakes_mmaction.analysis.benchmark_cli import parse_args
 
 
 def main(argv=None) -> None:

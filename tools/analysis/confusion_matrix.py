@@ -21,12 +21,12 @@ from typing import List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis.confusion import (confusion_matrix,  # noqa: E402
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.analysis.confusion import (confusion_matrix,
                                                confusion_summary,
                                                load_predictions,
                                                plot_confusion_matrix)
-from cakes_mmaction.harness.datasets.transforms import read_class_names  # noqa
+from cakes_mmaction.harness.datasets.transforms import read_class_names
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -19,8 +19,8 @@ from typing import List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis import config_complexity, format_report  # noqa
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.analysis import config_complexity, format_report
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -20,8 +20,8 @@ sys.path.insert(
     0, os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.search import measure_config_costs  # noqa: E402
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.search import measure_config_costs
 
 
 def parse_args(argv=None) -> argparse.Namespace:

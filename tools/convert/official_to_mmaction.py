@@ -16,17 +16,17 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..', '..')))
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs come first)
+import cakes_mmaction  # noqa: F401  (stack repairs come first)
 
 # isort: split
-from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.assignment import AssignmentError  # noqa: E402
-from cakes_mmaction.checkpoints import CheckpointMismatchError  # noqa: E402
-from cakes_mmaction.checkpoints.safe_load import \
-    UnsafeCheckpointError  # noqa: E402
-from cakes_mmaction.convert import ConversionError  # noqa: E402
-from cakes_mmaction.convert import convert_official_checkpoint  # noqa: E402
+# isort: split
+from mmengine.config import DictAction
+
+from cakes_mmaction.assignment import AssignmentError
+from cakes_mmaction.checkpoints import CheckpointMismatchError
+from cakes_mmaction.checkpoints.safe_load import UnsafeCheckpointError
+from cakes_mmaction.convert import ConversionError, convert_official_checkpoint
 
 
 def parse_args(argv=None):

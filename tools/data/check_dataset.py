@@ -17,10 +17,12 @@ import sys
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs first)
-from mmengine.config import Config, DictAction  # noqa: E402
+import cakes_mmaction  # noqa: F401  (stack repairs first)
 
-from cakes_mmaction.harness.dataset_check import check_dataset  # noqa: E402
+# isort: split
+from mmengine.config import Config, DictAction
+
+from cakes_mmaction.harness.dataset_check import check_dataset
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -17,11 +17,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs before mmaction)
-from cakes_mmaction.harness.synthetic import \
-    generate_synthetic_dataset  # noqa: E402
-from cakes_mmaction.harness.synthetic.hard import (  # noqa: E402
-    HardDifficulty, resolve_difficulty)
+import cakes_mmaction  # noqa: F401  (stack repairs before mmaction)
+
+# isort: split
+from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
+from cakes_mmaction.harness.synthetic.hard import (HardDifficulty,
+                                                   resolve_difficulty)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -19,13 +19,15 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__),
                                                 '..', '..')))
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs come first)
+import cakes_mmaction  # noqa: F401  (stack repairs come first)
 
 # isort: split
-from mmengine.config import DictAction  # noqa: E402
 
-from cakes_mmaction.deployment import OnnxVerificationError  # noqa: E402
-from cakes_mmaction.deployment import export_recognizer_onnx  # noqa: E402
+# isort: split
+from mmengine.config import DictAction
+
+from cakes_mmaction.deployment import (OnnxVerificationError,
+                                       export_recognizer_onnx)
 
 
 def parse_args(argv=None):

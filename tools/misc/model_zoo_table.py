@@ -17,10 +17,11 @@ import sys
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, REPO)
 
-import cakes_mmaction  # noqa: E402,F401  (stack repairs come first)
-from cakes_mmaction.model_zoo import PUBLISHED_PROTOCOL  # noqa: E402
-from cakes_mmaction.model_zoo import model_zoo_entries  # noqa: E402
-from cakes_mmaction.model_zoo import model_zoo_markdown  # noqa: E402
+import cakes_mmaction  # noqa: F401  (stack repairs come first)
+
+# isort: split
+from cakes_mmaction.model_zoo import (PUBLISHED_PROTOCOL, model_zoo_entries,
+                                      model_zoo_markdown)
 
 
 def parse_args(argv=None):

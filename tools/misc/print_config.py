@@ -13,10 +13,10 @@ from typing import List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
-from cakes_mmaction.harness.apis.config_text import config_text  # noqa: E402
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.harness.apis.config_text import config_text
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -25,10 +25,10 @@ sys.path.insert(
     os.path.dirname(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-import torch  # noqa: E402
+import torch
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis import triton_check  # noqa: E402
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.analysis import triton_check
 
 _DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
 

@@ -18,9 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-import cakes_mmaction  # noqa: E402,F401  (repairs the stack first)
-from cakes_mmaction.analysis.preset_meta import (  # noqa: E402
-    PRESET_INPUT_SHAPE, update_preset_files)
+import cakes_mmaction  # noqa: F401  (repairs the stack first)
+from cakes_mmaction.analysis.preset_meta import (PRESET_INPUT_SHAPE,
+                                                 update_preset_files)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -4,14 +4,14 @@ import os.path as osp
 from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
+from mmaction.apis import inference_recognizer, init_recognizer
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-from mmaction.apis import inference_recognizer, init_recognizer
-from ..datasets.transforms import read_class_names
 from ...checkpoints.fit import head_classes, load_checked_checkpoint
 from ...checkpoints.nonfinite import NonFiniteError
+from ..datasets.transforms import read_class_names
 
 __all__ = [
     'video_test_pipeline', 'load_recognizer', 'recognize_video',

@@ -37,9 +37,8 @@ def pipeline_frame_size(
         tuple[int, int] | None: ``(H, W)`` of the network's input frames;
         None when a step cannot be run on a blank frame.
     """
-    from mmengine.registry import DefaultScope
-
     from mmaction.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
     height, width = (int(v) for v in frame_hw)
     results = dict(
         imgs=[np.zeros((height, width, 3), np.uint8)],

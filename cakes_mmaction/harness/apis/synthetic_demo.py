@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from ...shapes import parse_shape
 from ..synthetic.generator import (SyntheticDataset,
                                    generate_synthetic_dataset,
                                    order_blind_ceiling)
-from ...shapes import parse_shape
 from .data_options import synthetic_cfg_options
 from .train import build_train_cfg, train
 

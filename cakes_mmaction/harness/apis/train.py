@@ -14,10 +14,10 @@ import os.path as osp
 from typing import Any, Dict, Iterator, Optional
 
 import torch
+from mmaction.registry import RUNNERS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmaction.registry import RUNNERS
 from ..compat import init_cpu_distributed
 from ..engine.gpu_fit import resolve_gpu_fit
 from ..engine.validate import validate_config
@@ -294,6 +294,7 @@ def _named_worker_crashes(runner: Runner) -> Iterator[None]:
             raise
         from ..datasets.faults import DataFaultError
         from ..datasets.inflight import crashed_samples
+
         # The loops hold the built DataLoaders (the Runner keeps configs).
         loaders = [
             getattr(getattr(runner, name, None), 'dataloader', None)

@@ -13,8 +13,7 @@ first.
 - ``extras``: optional extras that are installed but cannot be imported.
 """
 from ...checkpoints.safe_load import (UnsafeCheckpointError,
-                                      safe_checkpoint_globals,
-                                      safe_torch_load)
+                                      safe_checkpoint_globals, safe_torch_load)
 from .checkpoint_loading import install_safe_checkpoint_loading
 from .distributed import init_cpu_distributed
 from .drn import install_drn_stub

@@ -22,9 +22,9 @@ from mmengine.registry import DefaultScope
 from ..datasets.annotations import (AnnotationEntry, find_duplicates,
                                     parse_annotation_list)
 from ..datasets.faults import DataProblem
+from ..datasets.robust import RobustDatasetMixin
 from ..media import (check_image_file, count_frames, decode_image_file,
                      probe_video)
-from ..datasets.robust import RobustDatasetMixin
 
 __all__ = ['DatasetSpec', 'DatasetReport', 'dataset_specs', 'check_dataset']
 

@@ -10,12 +10,12 @@ The offline checker (``harness.dataset_check``) and the synthetic
 generator (``harness.synthetic``) are packages of their own; the
 generator's names are re-exported here, where they were before the split.
 """
-from .faults import (AnnotationError, DataFaultError, DataProblem,
-                     SkipLimitError)
-from .robust import RobustRawframeDataset, RobustVideoDataset
 from ..synthetic.generator import (CLASS_PAIRS, SyntheticDataset,
                                    generate_synthetic_dataset,
                                    order_blind_ceiling)
+from .faults import (AnnotationError, DataFaultError, DataProblem,
+                     SkipLimitError)
+from .robust import RobustRawframeDataset, RobustVideoDataset
 from .transforms import (CheckedDecordDecode, CheckedDecordInit,
                          CheckedRawFrameDecode, ClassNameFlip,
                          SampleDecodeError, SegmentSampleFrames,

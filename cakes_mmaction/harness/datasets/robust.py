@@ -45,15 +45,15 @@ frame-count checks look at file names only.
 import logging
 from typing import Any, Optional
 
-from mmengine.logging import print_log
-
 from mmaction.datasets import RawframeDataset, VideoDataset
 from mmaction.datasets.transforms import RawFrameDecode
 from mmaction.registry import DATASETS
+from mmengine.logging import print_log
+
 from .annotations import parse_annotation_list
+from .class_names import give_class_names
 from .faults import (AnnotationError, DataFaultError, SkipLimitError,
                      format_problems)
-from .class_names import give_class_names
 from .inflight import InflightTable
 from .sample_checks import (decoded_frames_problem, frame_files_problem,
                             images_problem, media_problem)

@@ -100,6 +100,7 @@ def _check_values(cfg: Config, problems: List[str]) -> None:
 
 def _build_model(cfg: Config, problems: List[str]) -> Optional[Any]:
     from mmaction.registry import MODELS
+
     from ...assignment import AssignmentError
     try:
         return MODELS.build(cfg.model)
@@ -115,6 +116,7 @@ def _build_model(cfg: Config, problems: List[str]) -> Optional[Any]:
 def _check_data(cfg: Config, problems: List[str],
                 num_classes: Optional[int]) -> None:
     from mmaction.registry import TRANSFORMS
+
     from ..dataset_check.checker import _leaf_datasets, dataset_specs
     from ..datasets.class_names import class_file_problems
     from ..datasets.faults import format_problems
@@ -150,8 +152,8 @@ def _check_checkpoint(cfg: Config,
                       as_trained: bool = False) -> None:
     from mmengine.runner.checkpoint import load_state_dict
 
-    from ...checkpoints.safe_load import safe_torch_load
     from ...checkpoints.fit import check_checkpoint_fits, checkpoint_state_dict
+    from ...checkpoints.safe_load import safe_torch_load
     from .checkpoint_io import verify_checkpoint_file
     path = cfg.get('load_from')
     if not path or '://' in str(path):

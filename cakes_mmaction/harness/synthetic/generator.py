@@ -28,8 +28,7 @@ import os
 import os.path as osp
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import (Callable, Dict, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 

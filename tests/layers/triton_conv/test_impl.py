@@ -11,9 +11,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.checkpoint import checkpoint
 
+from cakes_mmaction.analysis.child_env import child_env
 from cakes_mmaction.layers import CAKESConv3d, get_impl, impl_names
 from cakes_mmaction.layers.triton_conv import fused
-from cakes_mmaction.analysis.child_env import child_env
 from .triton_testing import kernel_device, make_layer, rel_error
 
 _COUNTS = {'3x3x3': 0, '1x3x3': 3, '3x1x1': 2}

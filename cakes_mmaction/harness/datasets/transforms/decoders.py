@@ -8,13 +8,12 @@ import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from mmengine.fileio import FileClient
-
 from mmaction.datasets.transforms import (DecordDecode, DecordInit,
                                           RawFrameDecode)
 from mmaction.registry import TRANSFORMS
-from ...media import (check_image_bytes, check_video_file,
-                      video_bytes_problem)
+from mmengine.fileio import FileClient
+
+from ...media import check_image_bytes, check_video_file, video_bytes_problem
 
 __all__ = [
     'SampleDecodeError', 'CheckedRawFrameDecode', 'CheckedDecordInit',

@@ -9,10 +9,9 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence
 
-from mmengine.logging import print_log
-
 from mmaction.datasets.transforms import Flip
 from mmaction.registry import TRANSFORMS
+from mmengine.logging import print_log
 
 __all__ = [
     'ClassNameFlip', 'flip_label_map_from_names', 'read_class_names',

@@ -13,18 +13,18 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
+from mmaction.registry import HOOKS
 from mmengine.dist import (all_gather_object, broadcast_object_list, get_rank,
                            get_world_size, is_distributed, is_main_process)
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
-from mmaction.registry import HOOKS
 from ....checkpoints.fit import (check_checkpoint_fits, checkpoint_state_dict,
                                  head_classes)
-from ..checkpoint_io import atomic_write_text, remove_stale_temp_files
 from ....checkpoints.nonfinite import (NonFiniteError, describe_nonfinite,
                                        nonfinite_tensors)
+from ..checkpoint_io import atomic_write_text, remove_stale_temp_files
 from ..resume_choice import choose_resume_checkpoint
 from ..rng_state import get_rng_state, set_rng_state
 from .checkpoint_views import DeferredRemovals, RunnerWithWorkDir

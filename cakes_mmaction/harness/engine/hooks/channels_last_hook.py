@@ -1,9 +1,8 @@
 """ChannelsLastHook: the model's weights in channels-last memory."""
 import torch
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
-from mmaction.registry import HOOKS
 
 __all__ = ['ChannelsLastHook', 'channels_last_3d']
 

@@ -4,12 +4,12 @@ import logging
 import os.path as osp
 from typing import Iterator, List
 
+from mmaction.registry import HOOKS
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import BaseLoop
 
-from mmaction.registry import HOOKS
 from ..checkpoint_io import atomic_write_text
 
 __all__ = ['DataFaultHook']

@@ -3,11 +3,11 @@ import logging
 import sys
 from typing import Optional
 
+from mmaction.registry import HOOKS
 from mmengine.dist import barrier, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmaction.registry import HOOKS
 from ..watchdog import PeerWatchdog, connect_store
 
 __all__ = ['DistWatchdogHook']

@@ -14,9 +14,8 @@ import random
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
-
 from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
 
 __all__ = ['EpochSeedHook', 'epoch_seed']
 

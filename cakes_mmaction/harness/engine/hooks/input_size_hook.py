@@ -1,9 +1,8 @@
 """Record the clip size a network is trained on in its checkpoints."""
 from typing import List, Optional
 
-from mmengine.hooks import Hook
-
 from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
 
 __all__ = ['InputSizeHook']
 

@@ -3,10 +3,10 @@ import logging
 from typing import Any, Optional
 
 import torch
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmaction.registry import HOOKS
 from ....checkpoints.nonfinite import (NonFiniteError, NonFiniteLossError,
                                        describe_nonfinite, nonfinite_outputs,
                                        nonfinite_tensors)

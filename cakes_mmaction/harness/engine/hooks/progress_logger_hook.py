@@ -19,9 +19,8 @@ import threading
 import time
 from typing import Dict, Optional, Sequence
 
-from mmengine.hooks import LoggerHook
-
 from mmaction.registry import HOOKS
+from mmengine.hooks import LoggerHook
 
 __all__ = ['ProgressLoggerHook', 'views_per_sample']
 
