@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import cakes_mmaction  # noqa: F401  (repairs the stack first)
 from cakes_mmaction.search import export_assignment
+from cakes_mmaction.search.export import SCORE_SPLITS, SCORES
 
 
 def parse_args(argv=None):
@@ -67,10 +68,24 @@ def parse_args(argv=None):
         'tensor-core tiles); every width must be a multiple of N')
     parser.add_argument(
         '--score',
-        choices=['gamma', 'contribution'],
+        choices=list(SCORES),
         default='gamma',
-        help="candidate importance: |gamma| (the paper) or 'contribution' "
-        '(|gamma| x the norm of its conv3 column)')
+        help="candidate importance: |gamma| (the paper), 'contribution' "
+        "(|gamma| x the norm of its conv3 column) or 'taylor' (the loss "
+        'change removing the candidate would cause, to first order, '
+        'measured on --score-split)')
+    parser.add_argument(
+        '--score-split',
+        choices=list(SCORE_SPLITS),
+        default='val',
+        help="data loader of the config the 'taylor' score reads "
+        '(default: val, held out from the search)')
+    parser.add_argument(
+        '--score-batches',
+        type=int,
+        default=None,
+        metavar='N',
+        help="at most N batches for the 'taylor' score (default: all)")
     parser.add_argument(
         '--match',
         action='store_true',
@@ -104,6 +119,8 @@ def main(argv=None):
         align=args.align,
         match=args.match,
         score=args.score,
+        score_split=args.score_split,
+        score_batches=args.score_batches,
         input_shape=(1, 3) + tuple(args.input_shape),
         cfg_options=args.cfg_options)
     assignment.save(args.out)

@@ -91,8 +91,9 @@ class SearchEvalSettings:
         pairs (bool): Classes come in time-reversed pairs; report pair
             and direction accuracy. Defaults to True.
         time_repeats (int): Timed forwards per network. Defaults to 20.
-        score (str): Candidate importance of the export, ``'gamma'`` or
-            ``'contribution'``. Defaults to ``'gamma'``.
+        score (str): Candidate importance of the export, ``'gamma'``,
+            ``'contribution'`` or ``'taylor'`` (on the search config's
+            validation split). Defaults to ``'gamma'``.
     """
 
     search_configs: Dict[str, str]

@@ -19,11 +19,12 @@ from ..layers.sites import trace_geometry
 from .measured_cost import ShapeCostTable
 from .selection import (assignment_total, parse_budget, parse_latency_budget,
                         select_budget, select_top_c)
+from .taylor import taylor_importance
 
 __all__ = [
     'select_top_c', 'select_budget', 'parse_budget', 'parse_latency_budget',
     'assignment_total', 'searched_geometry', 'export_assignment',
-    'DEFAULT_INPUT_SHAPE'
+    'DEFAULT_INPUT_SHAPE', 'SCORES', 'SCORE_SPLITS'
 ]
 
 #: The clip the paper's costs refer to: 8 frames of 224 x 224.
@@ -71,6 +72,29 @@ def _searched_geometry(supernet, assignment: Assignment,
     return trace_geometry(searched, input_shape)
 
 
+#: Candidate importances export can rank by.
+SCORES = ('gamma', 'contribution', 'taylor')
+#: Data loaders the ``'taylor'`` score can read.
+SCORE_SPLITS = ('val', 'train', 'test')
+
+
+def _taylor_scores(model, cfg, config_name: Optional[str], split: str,
+                   max_batches: Optional[int]):
+    """Taylor importances on one of the config's data loaders."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    if split not in SCORE_SPLITS:
+        raise ValueError(f'score_split must be one of {SCORE_SPLITS}, got '
+                         f'{split!r}')
+    key = f'{split}_dataloader'
+    if cfg.get(key) is None:
+        raise ValueError(f'{config_name}: the taylor score reads {key}, '
+                         f'which the config does not define')
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    loader = Runner.build_dataloader(cfg[key], seed=0)
+    return taylor_importance(model, loader, max_batches)
+
+
 def export_assignment(config: Any,
                       checkpoint: str,
                       *,
@@ -82,6 +106,8 @@ def export_assignment(config: Any,
                       align: int = 1,
                       match: bool = False,
                       score: str = 'gamma',
+                      score_split: str = 'val',
+                      score_batches: Optional[int] = None,
                       input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
                       cfg_options: Optional[dict] = None) -> Assignment:
     """Export the assignment of a search checkpoint, with cost metadata.
@@ -106,10 +132,17 @@ def export_assignment(config: Any,
         align (int): Counts in multiples of ``align``. Defaults to 1.
         match (bool): Spend the budget (:func:`select_budget`), for
             comparisons at equal cost. Defaults to False.
-        score (str): Candidate importance, ``'gamma'`` (the paper) or
+        score (str): Candidate importance, ``'gamma'`` (the paper),
             ``'contribution'`` (see
-            :meth:`ResNet3dCAKESSupernet.importance`). Defaults to
-            ``'gamma'``.
+            :meth:`ResNet3dCAKESSupernet.importance`) or ``'taylor'``
+            (the loss change each candidate's removal would cause,
+            measured on data: :func:`~cakes_mmaction.search.taylor.
+            taylor_importance`). Defaults to ``'gamma'``.
+        score_split (str): For ``'taylor'``: the config's data loader to
+            score on, ``'val'`` (held out from the search), ``'train'`` or
+            ``'test'``. Defaults to ``'val'``.
+        score_batches (int, optional): For ``'taylor'``: at most this many
+            batches. Defaults to None (the whole split).
         input_shape (Sequence[int]): Clip the costs refer to.
             Defaults to ``(1, 3, 8, 224, 224)``.
         cfg_options (dict, optional): Overrides merged into the config, as
@@ -125,6 +158,8 @@ def export_assignment(config: Any,
     from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
+    if score not in SCORES:
+        raise ValueError(f'score must be one of {SCORES}, got {score!r}')
     given = [b for b in (flops_budget, params_budget, latency_budget)
              if b is not None]
     if len(given) > 1:
@@ -151,7 +186,11 @@ def export_assignment(config: Any,
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.eval()
-    importances = backbone.importance(score)
+    if score == 'taylor':
+        importances = _taylor_scores(model, cfg, config_name, score_split,
+                                     score_batches)
+    else:
+        importances = backbone.importance(score)
     paper = select_top_c(importances, align)
     geometries = _searched_geometry(backbone, paper, input_shape)
     # cost_rows's ``ref_*`` columns: the same geometry, all 3x3x3.
@@ -186,6 +225,8 @@ def export_assignment(config: Any,
         checkpoint=os.fspath(checkpoint))
     if score != 'gamma':
         meta['score'] = score
+    if score == 'taylor':
+        meta['score_split'] = score_split
     meta.update(assignment.meta)
     meta.update(
         input_shape=[int(v) for v in (

@@ -33,6 +33,7 @@ from cakes_mmaction.analysis.search_evaluation import (NETWORKS,
                                                        format_table,
                                                        replace_marked_section,
                                                        run_search_eval)
+from cakes_mmaction.search.export import SCORES
 
 HARD = 'configs/search/hard'
 
@@ -66,9 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "'matched' (the uniform split's, capped at 0.75 of "
                         "the all-3x3x3 network) or 3.2M, 40%%")
     parser.add_argument('--align', type=int, default=1)
-    parser.add_argument('--score', choices=['gamma', 'contribution'],
-                        default='gamma',
-                        help='candidate importance of the export')
+    parser.add_argument('--score', choices=list(SCORES), default='gamma',
+                        help="candidate importance of the export ('taylor':"
+                        ' measured on the validation split)')
     parser.add_argument('--cost-table', default=None,
                         help='measured per-shape cost table for the export')
     parser.add_argument('--no-pairs', action='store_true',
