@@ -139,6 +139,38 @@ class ShapeCostTable:
         total = sum(costs)
         return OrderedDict((s, c / total) for s, c in zip(names, costs))
 
+    def network_penalty_weights(
+            self, layers: Mapping[str, Iterable[str]]
+    ) -> Dict[str, Dict[str, float]]:
+        """C-scheme penalty weights that compare layers, not only shapes.
+
+        :meth:`penalty_weights` makes every layer's weights sum to 1, so a
+        channel of an early, high-resolution layer weighs what a channel of
+        a late, low-resolution one does. Here each cost is divided by the
+        mean over ``layers`` of a layer's summed shape costs instead: the
+        weights keep the same average size, and a layer whose channels cost
+        four times as much is pulled four times as hard.
+
+        Args:
+            layers (Mapping[str, Iterable[str]]): Candidate shapes of each
+                layer to weigh, by path.
+
+        Returns:
+            dict[str, dict[str, float]]: Weight per path and shape
+            (canonical order).
+        """
+        costs = OrderedDict()
+        for path, shapes in layers.items():
+            names = [s.name for s in canonical_order(shapes)]
+            costs[path] = OrderedDict(
+                zip(names, self.unit_costs(path, names)))
+        if not costs:
+            raise ValueError('no layers to weigh')
+        mean = sum(sum(row.values()) for row in costs.values()) / len(costs)
+        return OrderedDict(
+            (path, OrderedDict((s, c / mean) for s, c in row.items()))
+            for path, row in costs.items())
+
     # ------------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
         """The JSON layout of the file."""

@@ -228,13 +228,16 @@ class CAKESSearchRecognizer(Recognizer3D):
     volumes with ``reweight`` (9/13, 3/13, 1/13 for the video set), else 1.
     With ``cost_table`` (a :class:`~cakes_mmaction.search.ShapeCostTable`
     file measured on the target device) ``w_shape`` is instead each
-    layer's measured cost of the shape over the sum of its shapes' costs.
+    layer's measured cost of the shape over the sum of its shapes' costs
+    (``cost_scope='layer'``), or over the mean of that sum across the
+    searched layers (``cost_scope='network'``: a layer whose channels cost
+    more is pulled harder).
     ``lambda_t`` is 1 unless a
     :class:`~cakes_mmaction.search.CAKESSparsityHook` schedules it.
 
     Args:
         sparsity (dict, optional): ``dict(s=1e-4, reweight=True,
-            cost_table=None)``. None
+            cost_table=None, cost_scope='layer')``. None
             means the scheme's default: that dict for ``'C'``, no term for
             ``'P'`` (which has none in the paper; giving one is an error).
             Defaults to None.
@@ -243,7 +246,9 @@ class CAKESSearchRecognizer(Recognizer3D):
             :class:`CAKESSupernetConv3d` layers).
     """
 
-    SPARSITY_DEFAULTS = dict(s=1e-4, reweight=True, cost_table=None)
+    SPARSITY_DEFAULTS = dict(
+        s=1e-4, reweight=True, cost_table=None, cost_scope='layer')
+    COST_SCOPES = ('layer', 'network')
 
     def __init__(self, *args, sparsity: Optional[dict] = None,
                  **kwargs) -> None:
@@ -287,15 +292,28 @@ class CAKESSearchRecognizer(Recognizer3D):
         if not isinstance(merged['reweight'], bool):
             raise ValueError(f'sparsity reweight must be True or False, got '
                              f'{merged["reweight"]!r}')
+        scope = merged['cost_scope']
+        if scope not in self.COST_SCOPES:
+            raise ValueError(f'sparsity cost_scope must be one of '
+                             f'{self.COST_SCOPES}, got {scope!r}')
+        if scope == 'network' and merged['cost_table'] is None:
+            raise ValueError("sparsity cost_scope='network' compares the "
+                             'layers by measured cost; give a cost_table')
         if merged['cost_table'] is not None:
             table = ShapeCostTable.coerce(merged['cost_table'])
             # Resolved now, so a table that lacks a layer fails at build.
-            self._penalty_weights = OrderedDict(
-                (path, table.penalty_weights(path, layer.shapes))
-                for path, layer in self.supernet_layers.items())
+            layers = self.supernet_layers
+            if scope == 'network':
+                self._penalty_weights = table.network_penalty_weights(
+                    OrderedDict((p, l.shapes) for p, l in layers.items()))
+            else:
+                self._penalty_weights = OrderedDict(
+                    (path, table.penalty_weights(path, layer.shapes))
+                    for path, layer in layers.items())
         checked = dict(s=float(s), reweight=merged['reweight'])
         if merged['cost_table'] is not None:
             checked['cost_table'] = merged['cost_table']
+            checked['cost_scope'] = scope
         return checked
 
     @property

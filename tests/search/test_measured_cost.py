@@ -105,6 +105,42 @@ def test_penalty_uses_the_measured_weights(tmp_path):
         _recognizer(dict(s=1.0, cost_table=path))
 
 
+def test_network_scope_pulls_costlier_layers_harder(tmp_path):
+    plain = _recognizer(dict(s=1.0))
+    paths = list(plain.supernet_layers)
+    # The first layer's channels cost four times the others'.
+    costs = OrderedDict(
+        (p, {'3x3x3': 6.0 * k, '1x3x3': 3.0 * k, '3x1x1': 1.0 * k})
+        for p, k in zip(paths, [4.0] + [1.0] * (len(paths) - 1)))
+    path = str(tmp_path / 'cost.json')
+    ShapeCostTable(costs).save(path)
+    by_layer = _recognizer(dict(s=1.0, cost_table=path))
+    by_net = _recognizer(
+        dict(s=1.0, cost_table=path, cost_scope='network'))
+    assert by_net.sparsity['cost_scope'] == 'network'
+    for model in (by_layer, by_net):
+        model.load_state_dict(plain.state_dict())
+        with torch.no_grad():
+            for layer in model.supernet_layers.values():
+                layer.bn.weight.fill_(1.0)
+    by_layer.sparsity_loss().backward()
+    by_net.sparsity_loss().backward()
+    mean_sum = 10.0 * (4.0 + len(paths) - 1) / len(paths)
+    for p, k in zip(paths, [4.0] + [1.0] * (len(paths) - 1)):
+        grad_layer = by_layer.supernet_layers[p].bn.weight.grad.view(3, -1)
+        grad_net = by_net.supernet_layers[p].bn.weight.grad.view(3, -1)
+        # Per layer: the same 6 : 3 : 1 split summing to 1 in every layer.
+        assert torch.allclose(grad_layer[:, 0],
+                              torch.tensor([0.6, 0.3, 0.1]))
+        # Per network: the split scaled by the layer's cost over the mean.
+        expected = torch.tensor([6.0, 3.0, 1.0]) * k / mean_sum
+        assert torch.allclose(grad_net[:, 0], expected)
+    with pytest.raises(ValueError, match='give a cost_table'):
+        _recognizer(dict(s=1.0, cost_scope='network'))
+    with pytest.raises(ValueError, match='cost_scope must be one of'):
+        _recognizer(dict(s=1.0, cost_table=path, cost_scope='global'))
+
+
 def test_bad_statistic():
     geos = {'l': LayerGeometry('l', 2, 2, (1, 4, 4))}
     with pytest.raises(ValueError, match="statistic must be 'min' or "
