@@ -83,9 +83,6 @@ def _taylor_scores(model, cfg, config_name: Optional[str], split: str,
     """Taylor importances on one of the config's data loaders."""
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
-    if split not in SCORE_SPLITS:
-        raise ValueError(f'score_split must be one of {SCORE_SPLITS}, got '
-                         f'{split!r}')
     key = f'{split}_dataloader'
     if cfg.get(key) is None:
         raise ValueError(f'{config_name}: the taylor score reads {key}, '
@@ -160,6 +157,9 @@ def export_assignment(config: Any,
     from mmengine.runner import load_checkpoint
     if score not in SCORES:
         raise ValueError(f'score must be one of {SCORES}, got {score!r}')
+    if score == 'taylor' and score_split not in SCORE_SPLITS:
+        raise ValueError(f'score_split must be one of {SCORE_SPLITS}, got '
+                         f'{score_split!r}')
     given = [b for b in (flops_budget, params_budget, latency_budget)
              if b is not None]
     if len(given) > 1:
