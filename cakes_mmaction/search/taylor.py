@@ -29,21 +29,21 @@ from .supernet_conv import CAKESSupernetConv3d
 __all__ = ['taylor_importance']
 
 
-def _classification_loss(losses: Dict[str, Any]) -> torch.Tensor:
-    """Sum of the model's loss terms without the search's sparsity term."""
-    terms = [
-        v for k, v in losses.items()
-        if 'loss' in k and k != 'loss_sparsity' and torch.is_tensor(v)
-    ]
-    if not terms:
+def _classification_loss(model: torch.nn.Module,
+                         losses: Dict[str, Any]) -> torch.Tensor:
+    """The model's own loss sum (mmengine's ``parse_losses``) without the
+    search's sparsity term."""
+    kept = {k: v for k, v in losses.items() if k != 'loss_sparsity'}
+    if not any('loss' in k for k in kept):
         raise ValueError('the model returned no loss term to score '
                          f'candidates with (got keys {sorted(losses)})')
-    return sum(t.sum() for t in terms)
+    return model.parse_losses(kept)[0]
 
 
 def taylor_importance(model: torch.nn.Module,
                       data_loader: Iterable,
-                      max_batches: Optional[int] = None
+                      max_batches: Optional[int] = None,
+                      seed: Optional[int] = 0
                       ) -> Dict[str, Dict[str, torch.Tensor]]:
     """Score every supernet candidate by its estimated effect on the loss.
 
@@ -56,6 +56,10 @@ def taylor_importance(model: torch.nn.Module,
             takes them (an mmengine data loader).
         max_batches (int, optional): Stop after this many batches.
             Defaults to None (the whole loader).
+        seed (int, optional): Seed of the P-scheme draws, made on a forked
+            generator so that the same checkpoint and data give the same
+            scores and the caller's random state is left as it was. None:
+            draw from the global generator. Defaults to 0.
 
     Returns:
         dict: ``{path: {shape: (C,) tensor}}`` in module order, like
@@ -84,21 +88,25 @@ def taylor_importance(model: torch.nn.Module,
     drawn = [torch.zeros_like(g, dtype=torch.float64) for g in gammas]
     batches = 0
     try:
-        for batch in data_loader:
-            if max_batches is not None and batches >= max_batches:
-                break
-            data = model.data_preprocessor(batch, False)
-            loss = _classification_loss(model(**data, mode='loss'))
-            grads = torch.autograd.grad(loss, gammas)
-            for i, (layer, gamma, grad) in enumerate(
-                    zip(layers.values(), gammas, grads)):
-                effect = (gamma.detach() * grad).double().pow(2)
-                mask = layer.last_mask
-                seen = (torch.ones_like(effect) if mask is None else
-                        mask.to(effect.device, torch.float64))
-                sums[i] += effect * seen
-                drawn[i] += seen
-            batches += 1
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            for batch in data_loader:
+                if max_batches is not None and batches >= max_batches:
+                    break
+                data = model.data_preprocessor(batch, False)
+                loss = _classification_loss(model,
+                                            model(**data, mode='loss'))
+                grads = torch.autograd.grad(loss, gammas)
+                for i, (layer, gamma, grad) in enumerate(
+                        zip(layers.values(), gammas, grads)):
+                    effect = (gamma.detach() * grad).double().pow(2)
+                    mask = layer.last_mask
+                    seen = (torch.ones_like(effect) if mask is None else
+                            mask.to(effect.device, torch.float64))
+                    sums[i] += effect * seen
+                    drawn[i] += seen
+                batches += 1
     finally:
         for layer in layers.values():
             layer.training = False

@@ -61,7 +61,14 @@ def test_candidates_that_feed_nothing_score_zero(tiny_data, tmp_path):
 def test_p_scheme_scores_only_the_candidates_it_drew(tiny_data, tmp_path):
     _, model, loader = _model_and_loader('p', tiny_data, tmp_path)
     torch.manual_seed(1)
+    state = torch.get_rng_state()
     scores = taylor_importance(model, loader, max_batches=1)
+    # The draws are seeded on a forked generator: the same scores again,
+    # and the caller's random state untouched.
+    assert torch.equal(torch.get_rng_state(), state)
+    again = taylor_importance(model, loader, max_batches=1)
+    assert all(torch.equal(scores[p][k], again[p][k])
+               for p in scores for k in scores[p])
     layers = find_cakes_layers(model.backbone, (CAKESSupernetConv3d, ))
     for path, layer in layers.items():
         flat = torch.cat(list(scores[path].values()))
