@@ -28,6 +28,7 @@ table in :mod:`.search_eval_report`.
 import copy
 import os
 import os.path as osp
+import re
 import statistics
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
@@ -94,6 +95,10 @@ class SearchEvalSettings:
         score (str): Candidate importance of the export, ``'gamma'``,
             ``'contribution'`` or ``'taylor'`` (on the search config's
             validation split). Defaults to ``'gamma'``.
+        extra_networks (dict[str, str]): Hand-picked networks trained and
+            tested beside :data:`NETWORKS`, ``{name: assignment file}``
+            (e.g. a split to compare the search with). They get no
+            verdict. Defaults to empty.
     """
 
     search_configs: Dict[str, str]
@@ -114,12 +119,25 @@ class SearchEvalSettings:
     pairs: bool = True
     time_repeats: int = 20
     score: str = 'gamma'
+    extra_networks: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.networks if n not in NETWORKS]
         if unknown:
             raise ValueError(f'unknown networks {unknown}; known: '
                              f'{list(NETWORKS)}')
+        for name, path in self.extra_networks.items():
+            # The name becomes a folder and a word of a job's key.
+            if name in NETWORKS or not re.fullmatch(r'[A-Za-z0-9_.-]+',
+                                                    name):
+                raise ValueError(
+                    f'extra network {name!r}: a name needs letters, '
+                    f'digits, "_", "." or "-" and must not be one of '
+                    f'{list(NETWORKS)}')
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'extra network {name}: assignment file {path} not '
+                    f'found')
         for name in self.networks:
             scheme = name[-1].upper() if name.startswith('searched_') \
                 else None
@@ -183,6 +201,19 @@ def _network_costs(settings: SearchEvalSettings,
         f'{shape[0]}, eval mode, on this machine, networks timed '
         'round-robin')
     return costs
+
+
+def _check_extra(settings: SearchEvalSettings, name: str,
+                 path: str) -> None:
+    """Fail before any training when a hand-picked assignment does not
+    fit the trained network (the error names the file and the layer)."""
+    import torch
+    from mmaction.registry import MODELS
+    with torch.device('meta'):
+        try:
+            MODELS.build(_train_cfg(settings, path).model)
+        except Exception as error:
+            raise ValueError(f'extra network {name}: {error}') from error
 
 
 # --------------------------------------------------------------------------
@@ -286,12 +317,15 @@ def run_search_eval(settings: SearchEvalSettings,
     for name in settings.networks:
         if not name.startswith('searched_'):
             assignments[name] = copy.deepcopy(NETWORKS[name])
-    assignments = OrderedDict(
-        (n, assignments[n]) for n in settings.networks)
+    compared = list(settings.networks) + list(settings.extra_networks)
+    for name, path in settings.extra_networks.items():
+        _check_extra(settings, name, path)
+        assignments[name] = path
+    assignments = OrderedDict((n, assignments[n]) for n in compared)
 
     # 3. trainings
     train_opts = dict(settings.cfg_options, **settings.train_cfg_options)
-    runs = OrderedDict((n, OrderedDict()) for n in settings.networks)
+    runs = OrderedDict((n, OrderedDict()) for n in compared)
     jobs = []
     for seed in settings.seeds:
         for name, assignment in assignments.items():
@@ -321,7 +355,7 @@ def run_search_eval(settings: SearchEvalSettings,
 
     # 5. summary
     summary = OrderedDict()
-    for name in settings.networks:
+    for name in compared:
         per_seed = [runs[name][s] for s in settings.seeds]
         summary[name] = OrderedDict(
             (metric, summarize([100 * r[metric] for r in per_seed]))

@@ -9,15 +9,24 @@ import sys
 
 import pytest
 
-from cakes_mmaction.analysis.search_evaluation import (format_table,
+from cakes_mmaction.analysis.search_evaluation import (SearchEvalSettings,
+                                                       format_table,
                                                        pair_metrics,
                                                        replace_marked_section,
+                                                       run_search_eval,
                                                        summarize, verdicts)
 from cakes_mmaction.assignment import Assignment
 from cakes_mmaction.harness.synthetic import generate_synthetic_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+HARD = os.path.join(ROOT, 'configs', 'search', 'hard')
+#: CAKES widths of the search skeleton (configs/search/cakes_demo_train.py).
+SKELETON_WIDTHS = {
+    'layer1.0.conv2': 16,
+    'layer2.0.conv2': 32,
+    'layer3.0.conv2': 64
+}
 
 
 def test_pair_metrics():
@@ -104,11 +113,15 @@ def test_tool_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     readme.write_text('<!-- search-eval:begin -->\n'
                       '<!-- search-eval:end -->\n')
     quick = ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=4']
+    # A hand-picked split compared beside the others: all 3x1x1.
+    hand = tmp_path / 'hand.json'
+    Assignment.uniform(SKELETON_WIDTHS, ['3x1x1']).save(str(hand))
     cmd = [
         sys.executable, os.path.join(ROOT, 'tools/analysis/search_eval.py'),
         '--data', str(data), '--work-dir', str(work), '--seeds', '0',
         '--search-p', '', '--networks', 'searched_c', 'uniform',
-        'all_3x3x3', '--input-shape', '8', '16', '16', '--readme',
+        'all_3x3x3', '--extra', f'temporal={hand}', '--input-shape', '8',
+        '16', '16', '--readme',
         str(readme), '--search-cfg-options', *quick,
         '--train-cfg-options', *quick
     ]
@@ -118,7 +131,13 @@ def test_tool_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(work / 'search_eval.json') as f:
         result = json.load(f)
-    assert list(result['summary']) == ['searched_c', 'uniform', 'all_3x3x3']
+    assert list(result['summary']) == [
+        'searched_c', 'uniform', 'all_3x3x3', 'temporal'
+    ]
+    assert result['costs']['temporal']['counts'] == {'3x1x1': 112}
+    assert '| temporal | 0 / 0 / 112 |' in readme.read_text()
+    # Only searched networks get verdicts.
+    assert not any(v.startswith('temporal') for v in result['verdicts'])
     run = result['runs']['searched_c']['0']
     assert run['test_videos'] == 4
     assert run['pair'] >= run['top1']
@@ -146,3 +165,33 @@ def test_tool_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert 'search C: done before' in out
     assert os.path.getmtime(
         work / 'train_uniform_seed0' / 'result.json') == stamp
+
+
+def _settings(tmp_path, **extra_networks):
+    return SearchEvalSettings(
+        search_configs={},
+        train_config=os.path.join(HARD, 'cakes_hard_train.py'),
+        work_dir=str(tmp_path / 'eval'),
+        networks=['uniform'],
+        extra_networks=extra_networks)
+
+
+def test_extra_networks_are_checked(tmp_path):
+    with pytest.raises(ValueError, match='must not be one of'):
+        _settings(tmp_path, uniform=__file__)
+    with pytest.raises(ValueError, match='a name needs'):
+        _settings(tmp_path, **{'two words': __file__})
+    with pytest.raises(FileNotFoundError, match='missing.json not found'):
+        _settings(tmp_path, hand=str(tmp_path / 'missing.json'))
+    # A split of another network fails before anything is trained, naming
+    # the network, the file and the layer.
+    wrong = tmp_path / 'wrong.json'
+    widths = dict(SKELETON_WIDTHS, **{'layer3.0.conv2': 48})
+    Assignment.uniform(widths, ['3x1x1']).save(str(wrong))
+    with pytest.raises(ValueError) as error:
+        run_search_eval(_settings(tmp_path, hand=str(wrong)),
+                        log=lambda line: None)
+    message = str(error.value)
+    assert 'extra network hand' in message
+    assert 'layer3.0.conv2' in message
+    assert not os.path.exists(tmp_path / 'eval' / 'train_uniform_seed0')

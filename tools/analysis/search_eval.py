@@ -74,6 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='measured per-shape cost table for the export')
     parser.add_argument('--no-pairs', action='store_true',
                         help='classes are not time-reversed pairs')
+    parser.add_argument(
+        '--extra', nargs='+', action=DictAction, default={},
+        metavar='NAME=FILE',
+        help='hand-picked networks to train and test beside the others '
+        '(assignment files), e.g. a split to compare the search with')
     parser.add_argument('--readme', default=None,
                         help='regenerate the marked search-eval section')
     for name in ('cfg-options', 'search-cfg-options', 'train-cfg-options'):
@@ -114,7 +119,9 @@ def main(argv=None) -> None:
         workers=args.workers,
         threads=args.threads,
         pairs=not args.no_pairs,
-        score=args.score)
+        score=args.score,
+        extra_networks={str(k): str(v)
+                        for k, v in args.extra.items()})
     result = run_search_eval(settings)
     table = format_table(result)
     print(table)
