@@ -11,6 +11,7 @@ import pytest
 
 from cakes_mmaction.analysis.search_evaluation import (SearchEvalSettings,
                                                        format_table,
+                                                       matched_budget,
                                                        pair_metrics,
                                                        replace_marked_section,
                                                        run_search_eval,
@@ -195,3 +196,21 @@ def test_extra_networks_are_checked(tmp_path):
     assert 'extra network hand' in message
     assert 'layer3.0.conv2' in message
     assert not os.path.exists(tmp_path / 'eval' / 'train_uniform_seed0')
+
+
+@pytest.mark.parametrize('name', ['top3d', 'bottom3d'])
+def test_hand_picked_splits_cost_the_matched_budget(name, tmp_path):
+    """The splits compared with the search in docs/search.md fit the search
+    skeleton and spend the budget the searched networks are exported at
+    (within 1%), so the comparison is at equal cost."""
+    from mmaction.registry import MODELS
+    from mmengine.config import Config
+
+    from cakes_mmaction.analysis.complexity import complexity_report
+    settings = _settings(tmp_path)
+    budget = matched_budget(settings)['budget']
+    path = os.path.join(HARD, 'splits', f'{name}.json')
+    cfg = Config.fromfile(settings.train_config)
+    cfg.model.backbone.assignment = path
+    report = complexity_report(MODELS.build(cfg.model), (1, 3, 8, 32, 32))
+    assert 0.99 * budget <= report.cakes_flops <= budget
