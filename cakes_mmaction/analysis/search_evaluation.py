@@ -185,17 +185,28 @@ def _network_costs(settings: SearchEvalSettings,
             ref_cakes_macs=sum(r['ref_flops'] for r in report.layers))
         models[name] = model
     clip = torch.zeros((shape[0], 1) + shape[1:])
-    with torch.no_grad():
-        fns = {
-            n: (lambda m=m: m(clip, mode='tensor'))
-            for n, m in models.items()
-        }
-        times = interleaved_times(fns, torch.device('cpu'), warmup=2,
-                                  repeats=settings.time_repeats)
+    # Time with the threads of a training process, not with whatever this
+    # process was left with (torch's default is every core), so that runs
+    # of the tool time their networks alike.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        with torch.no_grad():
+            fns = {
+                n: (lambda m=m: m(clip, mode='tensor'))
+                for n, m in models.items()
+            }
+            times = interleaved_times(
+                fns,
+                torch.device('cpu'),
+                warmup=2,
+                repeats=settings.time_repeats)
+    finally:
+        torch.set_num_threads(threads)
     for name, t in times.items():
         costs[name]['seconds_per_clip'] = statistics.median(t) / shape[0]
     costs['_timing'] = dict(
-        threads=torch.get_num_threads(),
+        threads=settings.threads,
         repeats=settings.time_repeats,
         note='median forward time of the whole network at batch '
         f'{shape[0]}, eval mode, on this machine, networks timed '

@@ -214,3 +214,39 @@ def test_hand_picked_splits_cost_the_matched_budget(name, tmp_path):
     cfg.model.backbone.assignment = path
     report = complexity_report(MODELS.build(cfg.model), (1, 3, 8, 32, 32))
     assert 0.99 * budget <= report.cakes_flops <= budget
+
+
+def test_networks_are_timed_with_the_training_threads(tmp_path,
+                                                      monkeypatch):
+    """The time per clip is measured with ``threads`` torch threads, not
+    with whatever the tool's process was left with, and the process gets
+    its own setting back."""
+    import torch
+
+    from cakes_mmaction.analysis import search_evaluation, timing
+    seen, timed = [], timing.interleaved_times
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return timed(*args, **kwargs)
+
+    monkeypatch.setattr(timing, 'interleaved_times', spy)
+    settings = SearchEvalSettings(
+        search_configs={},
+        train_config=os.path.join(HARD, 'cakes_hard_train.py'),
+        work_dir=str(tmp_path / 'eval'),
+        networks=['uniform'],
+        threads=1,
+        input_shape=(1, 3, 8, 16, 16),
+        time_repeats=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        costs = search_evaluation._network_costs(
+            settings, {'uniform': dict(uniform=['3x3x3', '1x3x3', '3x1x1'])})
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+    assert costs['_timing']['threads'] == 1
+    assert costs['uniform']['seconds_per_clip'] > 0
