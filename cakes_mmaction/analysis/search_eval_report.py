@@ -76,6 +76,20 @@ def _status(ok: bool, gap: float, a: Dict[str, float],
     return ('NOT SHOWN' if within else 'MET') + note
 
 
+def _standard_errors(gap: float, a: Dict[str, float],
+                     b: Dict[str, float]) -> str:
+    """The gap in standard errors of the difference of the two means.
+
+    Welch's statistic, ``gap / sqrt(sd_a^2 / n_a + sd_b^2 / n_b)``, for
+    information: the verdict is the spread rule, which asks more.
+    Nothing is said with fewer than two seeds or no spread.
+    """
+    if min(a['n'], b['n']) < 2:
+        return ''
+    se = math.sqrt(a['sd']**2 / a['n'] + b['sd']**2 / b['n'])
+    return f'; {gap / se:+.1f} standard errors' if se > 0 else ''
+
+
 def verdicts(result: Dict[str, Any]) -> List[str]:
     """The two targets of a search that pays, checked on a result.
 
@@ -85,7 +99,9 @@ def verdicts(result: Dict[str, Any]) -> List[str]:
 
     A rule that holds by no more than the larger seed standard deviation
     of the two networks is ``NOT SHOWN``, not met: these seeds cannot tell
-    the networks apart.
+    the networks apart. With two seeds or more, each line also gives the
+    gap in standard errors of the difference of the means (Welch), which
+    says how sure the mean gap is but does not change the verdict.
 
     Args:
         result (dict): From
@@ -109,7 +125,8 @@ def verdicts(result: Dict[str, Any]) -> List[str]:
             lines.append(
                 f'{name} vs uniform: {gap:+.1f} points top-1 (target >= '
                 f'+3.0) at {ratio:.3f} x its MACs (target 0.95-1.05; seed '
-                f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}): '
+                f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}'
+                f'{_standard_errors(gap, top1, ref)}): '
                 f'{_status(ok, gap, top1, ref)}')
         if 'all_3x3x3' in summary:
             ref = summary['all_3x3x3']['top1']
@@ -119,7 +136,8 @@ def verdicts(result: Dict[str, Any]) -> List[str]:
             lines.append(
                 f'{name} vs all-3x3x3: {gap:+.1f} points top-1 (target '
                 f'>= 0) at {ratio:.3f} x its MACs (target <= 0.75; seed '
-                f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}): '
+                f'sd {top1["sd"]:.1f} / {ref["sd"]:.1f}'
+                f'{_standard_errors(gap, top1, ref)}): '
                 f'{_status(ok, gap, top1, ref)}')
     return lines
 

@@ -79,7 +79,15 @@ def test_verdicts_and_table():
     assert verdicts(result)[0].endswith(
         'NOT SHOWN (the gap is within the seed spread, sd 5.0: not a '
         'difference these seeds can show)')
-    result['summary']['uniform']['top1']['sd'] = 0.0
+    # With several seeds, the gap is also given in standard errors of the
+    # difference of the means (Welch): 4.0 / sqrt(2^2/4 + 2^2/4) = 2.8.
+    result['summary']['searched_c']['top1'].update(sd=2.0, n=4)
+    result['summary']['uniform']['top1'].update(sd=2.0, n=4)
+    assert 'seed sd 2.0 / 2.0; +2.8 standard errors): MET' in verdicts(
+        result)[0]
+    result['summary']['searched_c']['top1'].update(sd=0.0, n=1)
+    result['summary']['uniform']['top1'].update(sd=0.0, n=1)
+    assert 'standard errors' not in verdicts(result)[0]
     # Cheaper than matched (0.90 of uniform): the first target is missed.
     result['costs']['searched_c']['macs'] = 68
     assert verdicts(result)[0].endswith('MISSED')
